@@ -1,0 +1,84 @@
+"""`mimicsim <verb>`: the single command-line entry point.
+
+Verbs are imported lazily (so `mimicsim --help` is instant) and parsed with tyro. Errors a user can
+fix (`MimicsimError`) print one line and exit with status 2; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+
+from mimicsim.errors import MimicsimError
+
+Verb = tuple[str, str]  # ("module:function", one-line summary shown by --help)
+Table = dict[str, "Verb | Table"]
+
+# A group maps to its own table ("motion info", "motion render").
+VERBS: Table = {
+    "demo": ("mimicsim.demo:demo", "run the main job on built-in data, writing into out/"),
+    "robots": ("mimicsim.assets.commands:robots", "list the registered robots"),
+    "render-robot": ("mimicsim.assets.commands:render_robot", "render a robot's standing pose to a PNG"),
+}
+
+USAGE = "usage: mimicsim [--debug] <verb> [options]   (mimicsim <verb> --help for a verb's options)"
+
+
+def _load(target: str) -> Callable[..., object]:
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def _help(table: Table, prefix: str = "") -> str:
+    lines = []
+    for verb, entry in table.items():
+        if isinstance(entry, dict):
+            lines.append(_help(entry, prefix + verb + " "))
+        else:
+            lines.append(f"  {prefix + verb:<22} {entry[1]}")
+    return "\n".join(lines)
+
+
+def _resolve(argv: list[str]) -> tuple[str, str, list[str]]:
+    table: Table | Verb = VERBS
+    words: list[str] = []
+    while argv and isinstance(table, dict):
+        word, argv = argv[0], argv[1:]
+        if word not in table:
+            raise MimicsimError(f"unknown command {' '.join(words + [word])!r}; run `mimicsim --help`")
+        words.append(word)
+        table = table[word]  # type: ignore[assignment]
+    if isinstance(table, dict):
+        raise MimicsimError(f"`mimicsim {' '.join(words)}` needs one of: {', '.join(table)}")
+    return " ".join(words), table[0], argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    if not args or args[0] in ("-h", "--help"):
+        print(f"{USAGE}\n\nmimicsim: human motion -> humanoid robots, and VLA policies -> scored tasks.\n\n"
+              f"verbs:\n{_help(VERBS)}")
+        return 0
+    try:
+        import tyro
+
+        name, target, rest = _resolve(args)
+        func = _load(target)
+        tyro.cli(func, args=rest, prog=f"mimicsim {name}")
+    except MimicsimError as exc:
+        if debug:
+            raise
+        print(f"mimicsim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mimicsim: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

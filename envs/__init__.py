@@ -1,0 +1,1 @@
+"""Gymnasium environments: humanoid motion tracking and manipulation tasks."""

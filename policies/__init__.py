@@ -1,0 +1,1 @@
+"""Policies: the policy protocol, scripted experts, trainers, remote serving."""

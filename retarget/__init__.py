@@ -1,0 +1,1 @@
+"""Human motion in (formats, validation, normalisation), robot motion out (retargeting, schemas)."""

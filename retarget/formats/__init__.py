@@ -1,0 +1,1 @@
+"""Readers (and writers) of human-motion file formats, each producing a `HumanMotion`."""

@@ -1,0 +1,170 @@
+"""`RobotMotion`: a robot trajectory file (npz, schema `mimicsim.robot_motion/1`), and the CSV
+convention of Unitree's retargeted datasets, BeyondMimic and mjlab (root xyz, root quat **xyzw**,
+joints in the robot's order; no header)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import mujoco
+import numpy as np
+
+from mimicsim.assets import RobotSpec
+from mimicsim.atomic import atomic_path
+from mimicsim.errors import InputFileError
+
+SCHEMA = "mimicsim.robot_motion/1"
+Kind = Literal["kinematic", "physical"]
+_ARRAYS = ("root_pos", "root_quat_wxyz", "joint_pos", "joint_vel", "body_pos", "body_quat_wxyz", "contacts")
+
+
+@dataclass(frozen=True)
+class RobotMotion:
+    robot: str
+    fps: float
+    joint_names: tuple[str, ...]
+    body_names: tuple[str, ...]
+    root_pos: np.ndarray          # (T, 3) m, world frame, z-up
+    root_quat_wxyz: np.ndarray    # (T, 4)
+    joint_pos: np.ndarray         # (T, n) rad, in joint_names order
+    joint_vel: np.ndarray         # (T, n) rad/s
+    body_pos: np.ndarray          # (T, B, 3)
+    body_quat_wxyz: np.ndarray    # (T, B, 4)
+    contacts: np.ndarray          # (T, 2) bool: left, right foot
+    kind: Kind = "kinematic"
+    source: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] = field(default_factory=dict)
+    frame_metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per-frame series (T,), e.g. tracking error of a physical rollout."""
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.root_pos.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return (self.num_frames - 1) / self.fps
+
+    def qpos(self) -> np.ndarray:
+        """(T, 7 + n) MuJoCo qpos rows for a free-floating robot whose joints follow joint_names."""
+        return np.concatenate([self.root_pos, self.root_quat_wxyz, self.joint_pos], axis=1)
+
+    def with_quality(self, quality: dict[str, Any]) -> RobotMotion:
+        return replace(self, quality=quality)
+
+
+def from_qpos(
+    spec: RobotSpec, qpos: np.ndarray, fps: float, contacts: np.ndarray, *, kind: Kind = "kinematic",
+    source: dict[str, Any] | None = None,
+) -> RobotMotion:
+    """Build a RobotMotion from full-qpos rows: body poses by forward kinematics, joint velocities
+    by central differences."""
+    model = spec.model
+    data = mujoco.MjData(model)
+    body_ids = range(1, model.nbody)
+    body_pos = np.empty((len(qpos), model.nbody - 1, 3))
+    body_quat = np.empty((len(qpos), model.nbody - 1, 4))
+    for t, row in enumerate(qpos):
+        data.qpos[:] = row
+        mujoco.mj_kinematics(model, data)
+        body_pos[t] = data.xpos[1:]
+        body_quat[t] = data.xquat[1:]
+    joint_pos = qpos[:, spec.qpos_adr]
+    joint_vel = np.gradient(joint_pos, 1.0 / fps, axis=0) if len(qpos) > 1 else np.zeros_like(joint_pos)
+    return RobotMotion(
+        robot=spec.name, fps=float(fps), joint_names=spec.joint_names,
+        body_names=tuple(model.body(i).name for i in body_ids),
+        root_pos=qpos[:, :3].copy(), root_quat_wxyz=qpos[:, 3:7].copy(), joint_pos=joint_pos,
+        joint_vel=joint_vel, body_pos=body_pos, body_quat_wxyz=body_quat,
+        contacts=np.asarray(contacts, dtype=bool), kind=kind, source=source or {},
+    )
+
+
+def save(motion: RobotMotion, path: str | Path) -> Path:
+    """Write atomically; the file states its schema, fps, joint and body names."""
+    arrays = {name: getattr(motion, name) for name in _ARRAYS}
+    arrays.update({f"metric__{k}": np.asarray(v) for k, v in motion.frame_metrics.items()})
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh, schema=np.str_(SCHEMA), robot=np.str_(motion.robot), fps=np.float64(motion.fps),
+                kind=np.str_(motion.kind), joint_names=np.array(motion.joint_names, dtype=np.str_),
+                body_names=np.array(motion.body_names, dtype=np.str_),
+                source=np.str_(json.dumps(motion.source)), quality=np.str_(json.dumps(motion.quality)),
+                **arrays,
+            )
+    return Path(path)
+
+
+def load(path: str | Path) -> RobotMotion:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            files = dict(npz.items())
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except Exception as exc:  # numpy raises many types for non-npz or pickled content
+        raise InputFileError(path, f"not a readable RobotMotion npz ({exc})") from None
+    schema = str(files.get("schema", ""))
+    if schema != SCHEMA:
+        raise InputFileError(path, f"schema is {schema!r}, expected {SCHEMA!r}")
+    missing = [k for k in _ARRAYS if k not in files]
+    if missing:
+        raise InputFileError(path, f"missing arrays: {', '.join(missing)}")
+    motion = RobotMotion(
+        robot=str(files["robot"]), fps=float(files["fps"]), kind=str(files["kind"]),  # type: ignore[arg-type]
+        joint_names=tuple(str(n) for n in files["joint_names"]),
+        body_names=tuple(str(n) for n in files["body_names"]),
+        source=json.loads(str(files["source"])), quality=json.loads(str(files["quality"])),
+        frame_metrics={k[len("metric__"):]: v for k, v in files.items() if k.startswith("metric__")},
+        **{k: files[k] for k in _ARRAYS},
+    )
+    _check_shapes(motion, path)
+    return motion
+
+
+def _check_shapes(m: RobotMotion, path: Path) -> None:
+    t, n, b = m.num_frames, len(m.joint_names), len(m.body_names)
+    expected = {
+        "root_pos": (t, 3), "root_quat_wxyz": (t, 4), "joint_pos": (t, n), "joint_vel": (t, n),
+        "body_pos": (t, b, 3), "body_quat_wxyz": (t, b, 4), "contacts": (t, 2),
+    }
+    for name, shape in expected.items():
+        if getattr(m, name).shape != shape:
+            raise InputFileError(path, f"{name} has shape {getattr(m, name).shape}, expected {shape}")
+    if t < 2 or not m.fps > 0:
+        raise InputFileError(path, f"needs at least 2 frames and fps > 0 (has {t} frames, fps {m.fps})")
+
+
+def export_csv(motion: RobotMotion, path: str | Path) -> Path:
+    """Root xyz, root quaternion **xyzw**, joints in robot order; one row per frame, no header."""
+    quat_xyzw = motion.root_quat_wxyz[:, [1, 2, 3, 0]]
+    rows = np.concatenate([motion.root_pos, quat_xyzw, motion.joint_pos], axis=1)
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, rows, delimiter=",", fmt="%.9g")
+    return Path(path)
+
+
+def import_csv(spec: RobotSpec, path: str | Path, fps: float) -> RobotMotion:
+    """Read the CSV convention (quaternion xyzw) for `spec`'s robot. The CSV carries no contacts."""
+    path = Path(path)
+    try:
+        rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise InputFileError(path, f"not a numeric CSV ({exc})") from None
+    width = 7 + spec.dof
+    if rows.shape[1] != width:
+        raise InputFileError(
+            path, f"{rows.shape[1]} columns, but robot {spec.name!r} needs {width} "
+            f"(root xyz, quat xyzw, {spec.dof} joints)"
+        )
+    qpos = np.empty((len(rows), spec.model.nq))
+    qpos[:] = spec.default_qpos
+    qpos[:, :3] = rows[:, :3]
+    qpos[:, 3:7] = rows[:, [6, 3, 4, 5]]
+    qpos[:, spec.qpos_adr] = rows[:, 7:]
+    contacts = np.zeros((len(rows), 2), dtype=bool)
+    return from_qpos(spec, qpos, fps, contacts, source={"path": str(path), "format": "csv"})
