@@ -8,6 +8,7 @@ fallback when EGL's library is missing. A user's own MUJOCO_GL always wins.
 from __future__ import annotations
 
 import ctypes.util
+import importlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,27 @@ def gl_backend() -> str:
     return os.environ.get("MUJOCO_GL", "")
 
 
+def _bind_headless_context() -> None:
+    """When mujoco was imported before mimicsim (so before MUJOCO_GL was chosen), it bound the
+    windowed GLFW backend; rebind its renderer to the headless backend chosen here."""
+    import sys
+
+    from mujoco.rendering.classic import gl_context
+
+    backend = gl_backend()
+    bound = getattr(gl_context, "_MUJOCO_GL", backend)
+    if bound == backend or backend not in ("egl", "osmesa"):
+        return
+    if "OpenGL" in sys.modules and os.environ.get("PYOPENGL_PLATFORM") != backend:
+        raise RenderingError(
+            f"mujoco and PyOpenGL were imported before mimicsim chose MUJOCO_GL={backend}; "
+            f"import mimicsim first or set MUJOCO_GL={backend} in the environment"
+        )
+    module = importlib.import_module(f"mujoco.{backend}")
+    gl_context.GLContext = module.GLContext
+    gl_context._MUJOCO_GL = backend
+
+
 def make_renderer(
     model: mujoco.MjModel, width: int = 640, height: int = 480, *, quality: bool = False
 ) -> mujoco.Renderer:
@@ -51,6 +73,7 @@ def make_renderer(
     `quality`: on llvmpipe that is ~8x faster (5 -> 40 fps for G1)."""
     import mujoco
 
+    _bind_headless_context()
     model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width)
     model.vis.global_.offheight = max(int(model.vis.global_.offheight), height)
     if not quality:
