@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory):
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # No pip of its own: pip and setuptools come with the dependencies below.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     py = venv / "bin" / "python"
     # Dependencies come from the project's environment (a .pth file); mimicsim itself is built
     # and installed from source as a regular wheel.
