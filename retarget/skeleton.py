@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 SMPL_JOINTS: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
     "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
@@ -20,3 +22,35 @@ ANKLES: tuple[str, str] = ("left_ankle", "right_ankle")
 
 def joint_index(name: str) -> int:
     return SMPL_JOINTS.index(name)
+
+
+# Unit bone directions of a relaxed upright stance (arms hanging), in the internal frame: the person
+# faces +x, left is +y, up is +z. Approximates the SMPL mean body (hips below and beside the pelvis,
+# a slight lumbar curve, head forward of the neck, toes out). Used wherever a rest pose is needed:
+# the procedural generator's upper body and the BVH writer's OFFSETs.
+SMPL_REST_DIRECTIONS: tuple[tuple[float, float, float], ...] = (
+    (0.0, 0.0, 0.0),                                         # pelvis (root)
+    (-0.05, 0.6, -0.8), (-0.05, -0.6, -0.8),                 # hips
+    (-0.2, 0.0, 0.98),                                       # spine1
+    (0.0, 0.08, -1.0), (0.0, -0.08, -1.0),                   # knees
+    (0.02, 0.0, 1.0),                                        # spine2
+    (-0.1, -0.03, -1.0), (-0.1, 0.03, -1.0),                 # ankles
+    (0.45, 0.0, 0.9),                                        # spine3
+    (0.88, 0.15, -0.42), (0.88, -0.15, -0.42),               # feet (toes)
+    (-0.2, 0.0, 0.98),                                       # neck
+    (-0.23, 0.53, 0.82), (-0.23, -0.53, 0.82),               # collars
+    (0.6, 0.0, 0.8),                                         # head
+    (-0.09, 0.94, 0.31), (-0.09, -0.94, 0.31),               # shoulders
+    (0.0, 0.17, -0.98), (0.0, -0.17, -0.98),                 # elbows
+    (0.1, 0.05, -0.99), (0.1, -0.05, -0.99),                 # wrists
+)
+
+
+def rest_offsets(bone_lengths: tuple[float, ...] | None = None) -> np.ndarray:
+    """(22, 3) offsets of each joint from its parent in the rest stance (zero for the pelvis).
+
+    `bone_lengths` lists joints 1..21 like `SMPL_BONE_LENGTHS` (the default)."""
+    lengths = np.concatenate([[0.0], SMPL_BONE_LENGTHS if bone_lengths is None else bone_lengths])
+    directions = np.asarray(SMPL_REST_DIRECTIONS, dtype=float)
+    norms = np.linalg.norm(directions, axis=1, keepdims=True)
+    return directions / np.where(norms > 0, norms, 1.0) * lengths[:, None]
