@@ -20,6 +20,10 @@ VERBS: Table = {
     "demo": ("mimicsim.demo:demo", "run the main job on built-in data, writing into out/"),
     "robots": ("mimicsim.assets.commands:robots", "list the registered robots"),
     "render-robot": ("mimicsim.assets.commands:render_robot", "render a robot's standing pose to a PNG"),
+    "motion": {
+        "info": ("mimicsim.retarget.commands:info", "describe a human motion file (format, fps, height, contacts, plausibility)"),
+        "render": ("mimicsim.retarget.commands:render", "render a human motion file's skeleton to an MP4"),
+    },
 }
 
 USAGE = "usage: mimicsim [--debug] <verb> [options]   (mimicsim <verb> --help for a verb's options)"
