@@ -11,6 +11,9 @@ from mimicsim.assets.robot_spec import RobotSpec
 from mimicsim.errors import ConfigError
 
 
+# Keypoints sit at the robot's joint centres. Hips and shoulders are points on the first (pitch)
+# joint axis, level with the next link: rigid on the pelvis or torso, so retargeting can place
+# them from the segment's orientation alone.
 def _mirror(left: dict[str, Keypoint]) -> dict[str, Keypoint]:
     """Left-side keypoints plus their right-side mirror images (y offsets negated)."""
     out = dict(left)
@@ -39,13 +42,15 @@ G1 = RobotConfig(
         "pelvis": Keypoint("pelvis"),
         "spine3": Keypoint("torso_link", (0.0, 0.0, 0.15)),
         "head": Keypoint("torso_link", (0.0, 0.0, 0.43)),
-        "left_hip": Keypoint("left_hip_roll_link"),
+        "left_hip": Keypoint("left_hip_pitch_link", (0.0, 0.052, 0.0)),
         "left_knee": Keypoint("left_knee_link"),
         "left_ankle": Keypoint("left_ankle_roll_link"),
         "left_foot": Keypoint("left_ankle_roll_link", (0.12, 0.0, -0.02)),
-        "left_shoulder": Keypoint("left_shoulder_roll_link"),
+        "left_shoulder": Keypoint("left_shoulder_pitch_link", (0.0, 0.038, 0.0)),
         "left_elbow": Keypoint("left_elbow_link"),
-        "left_wrist": Keypoint("left_wrist_yaw_link"),
+        # The wrist pitch axis is the robot's wrist centre; a point further out would let the
+        # retargeter move the (unobserved) wrist joints to chase the human wrist.
+        "left_wrist": Keypoint("left_wrist_pitch_link"),
     }),
     default_pose={
         "left_hip_pitch_joint": -0.1, "left_knee_joint": 0.3, "left_ankle_pitch_joint": -0.2,
@@ -73,7 +78,7 @@ H1 = RobotConfig(
         "left_knee": Keypoint("left_knee_link"),
         "left_ankle": Keypoint("left_ankle_link"),
         "left_foot": Keypoint("left_ankle_link", (0.14, 0.0, -0.05)),
-        "left_shoulder": Keypoint("left_shoulder_roll_link"),
+        "left_shoulder": Keypoint("left_shoulder_pitch_link", (0.0, 0.0565, 0.0)),
         "left_elbow": Keypoint("left_elbow_link"),
         "left_wrist": Keypoint("left_elbow_link", (0.26, 0.0, -0.02)),
     }),
@@ -104,9 +109,9 @@ H1_2 = RobotConfig(
         "left_knee": Keypoint("left_knee_link"),
         "left_ankle": Keypoint("left_ankle_roll_link"),
         "left_foot": Keypoint("left_ankle_roll_link", (0.14, 0.0, -0.04)),
-        "left_shoulder": Keypoint("left_shoulder_roll_link"),
+        "left_shoulder": Keypoint("left_shoulder_pitch_link", (0.0, 0.062, 0.0)),
         "left_elbow": Keypoint("left_elbow_link"),
-        "left_wrist": Keypoint("left_wrist_yaw_link"),
+        "left_wrist": Keypoint("left_wrist_pitch_link"),
     }),
     default_pose={
         "left_hip_pitch_joint": -0.16, "left_knee_joint": 0.36, "left_ankle_pitch_joint": -0.2,

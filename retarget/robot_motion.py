@@ -39,6 +39,10 @@ class RobotMotion:
     quality: dict[str, Any] = field(default_factory=dict)
     frame_metrics: dict[str, np.ndarray] = field(default_factory=dict)
     """Per-frame series (T,), e.g. tracking error of a physical rollout."""
+    keypoint_names: tuple[str, ...] = ()
+    """SMPL joints the retargeter matched (robot keypoint sites), when `keypoint_targets` is set."""
+    keypoint_targets: np.ndarray | None = None
+    """(T, K, 3) the scaled human keypoints the retargeter aimed at (m), kept for evaluation."""
 
     @property
     def num_frames(self) -> int:
@@ -87,6 +91,9 @@ def save(motion: RobotMotion, path: str | Path) -> Path:
     """Write atomically; the file states its schema, fps, joint and body names."""
     arrays = {name: getattr(motion, name) for name in _ARRAYS}
     arrays.update({f"metric__{k}": np.asarray(v) for k, v in motion.frame_metrics.items()})
+    if motion.keypoint_targets is not None:
+        arrays["keypoint_names"] = np.array(motion.keypoint_names, dtype=np.str_)
+        arrays["keypoint_targets"] = motion.keypoint_targets
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(
@@ -120,6 +127,8 @@ def load(path: str | Path) -> RobotMotion:
         body_names=tuple(str(n) for n in files["body_names"]),
         source=json.loads(str(files["source"])), quality=json.loads(str(files["quality"])),
         frame_metrics={k[len("metric__"):]: v for k, v in files.items() if k.startswith("metric__")},
+        keypoint_names=tuple(str(n) for n in files.get("keypoint_names", ())),
+        keypoint_targets=files.get("keypoint_targets"),
         **{k: files[k] for k in _ARRAYS},
     )
     _check_shapes(motion, path)
@@ -135,6 +144,9 @@ def _check_shapes(m: RobotMotion, path: Path) -> None:
     for name, shape in expected.items():
         if getattr(m, name).shape != shape:
             raise InputFileError(path, f"{name} has shape {getattr(m, name).shape}, expected {shape}")
+    if m.keypoint_targets is not None and m.keypoint_targets.shape != (t, len(m.keypoint_names), 3):
+        raise InputFileError(path, f"keypoint_targets has shape {m.keypoint_targets.shape}, "
+                             f"expected {(t, len(m.keypoint_names), 3)}")
     if t < 2 or not m.fps > 0:
         raise InputFileError(path, f"needs at least 2 frames and fps > 0 (has {t} frames, fps {m.fps})")
 

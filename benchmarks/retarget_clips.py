@@ -1,0 +1,50 @@
+"""The clips the retargeting benchmarks run on: procedural clips (always) and every human motion
+in ../shared/motions that loads (when that folder exists)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from mimicsim.errors import MimicsimError
+from mimicsim.retarget.batch import discover
+from mimicsim.retarget.formats import load_motion
+from mimicsim.retarget.human_motion import HumanMotion
+from mimicsim.retarget.normalize import resample
+from mimicsim.retarget.procedural import Body, Jump, Squat, Stand, Turn, Walk, Wave, demo_clip, generate
+
+SHARED_MOTIONS = Path(__file__).resolve().parents[1].parent / "shared" / "motions"
+
+
+def procedural() -> dict[str, HumanMotion]:
+    return {
+        "proc:demo walk-turn-wave": demo_clip(),
+        "proc:squat+jump": generate([Stand(0.5), Squat(), Jump(height=0.2, distance=0.3), Stand(0.5)],
+                                    name="squat-jump"),
+        "proc:turn, 1.55 m person": generate([Stand(0.5), Turn(120.0), Walk(2.0, speed=1.5), Stand(0.5)],
+                                             body=Body(height=1.55), name="turn"),
+        "proc:arc walk + wave, 1.90 m": generate([Walk(3.0, turn=-60.0), Wave(2.0, hand="left")],
+                                                 body=Body(height=1.9, leg_scale=1.1), name="tall"),
+    }
+
+
+def shared(folder: Path = SHARED_MOTIONS) -> Iterator[tuple[str, HumanMotion]]:
+    """(name, motion) for every file under `folder` that loads as a body motion; the rest (the
+    normalisation statistics, the hand clip) are skipped."""
+    if not folder.is_dir():
+        return
+    for path in discover(folder):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                motion = load_motion(path)
+        except MimicsimError:
+            continue
+        yield str(path.relative_to(folder)), motion
+        if motion.fps > 30.0 and "cmu" in path.name:  # GMR's measurement condition: CMU 01_01 at 30 fps
+            yield f"{path.relative_to(folder)}@30fps", resample(motion, 30.0)
+
+
+def all_clips(folder: Path = SHARED_MOTIONS) -> dict[str, HumanMotion]:
+    return {**dict(shared(folder)), **procedural()}
