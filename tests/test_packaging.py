@@ -1,5 +1,6 @@
 """The package installs (not editable) into a fresh venv, with one `mimicsim` namespace."""
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,9 +22,13 @@ def fresh_venv(tmp_path_factory):
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    build = tmp_path_factory.mktemp("build")
+    # Build from a copy: an in-tree build would leave build/ in the checkout, and stale modules there
+    # would end up in later wheels.
+    source = tmp_path_factory.mktemp("src") / "mimicsim"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "out", "*.egg-info", "__pycache__", ".pytest_cache"))
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", str(REPO)], check=True, cwd=build)
+                    "--no-index", str(source)], check=True, cwd=source)
     return venv
 
 
