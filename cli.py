@@ -20,6 +20,7 @@ VERBS: Table = {
     "demo": ("mimicsim.demo:demo", "run the main job on built-in data, writing into out/"),
     "robots": ("mimicsim.assets.commands:robots", "list the registered robots"),
     "render-robot": ("mimicsim.assets.commands:render_robot", "render a robot's standing pose to a PNG"),
+    "eval": ("mimicsim.eval.commands:evaluate", "score a policy on manipulation tasks (JSON, HTML report, MP4s)"),
     "retarget": ("mimicsim.retarget.retarget_commands:retarget", "retarget a human motion onto a robot (npz, quality, video)"),
     "retarget-batch": ("mimicsim.retarget.retarget_commands:retarget_batch", "retarget a folder of motions (resumable, workers or Ray)"),
     "retarget-eval": ("mimicsim.retarget.retarget_commands:retarget_eval", "print the quality report of a retargeted motion"),

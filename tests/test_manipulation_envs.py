@@ -1,0 +1,104 @@
+"""The manipulation tasks: Gymnasium compliance, seeding, lazy rendering, invalid physics."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from mimicsim.envs.registration import MANIPULATION_ENVS, register_manipulation_envs
+
+SMALL = {"image_size": (32, 32)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _registered():
+    register_manipulation_envs()
+
+
+def _flatten(obs) -> dict:
+    out = {"state": obs["state"], "instruction": obs["instruction"]}
+    out.update({f"image/{k}": v for k, v in obs.get("image", {}).items()})
+    out.update({f"privileged/{k}": v for k, v in obs.get("privileged", {}).items()})
+    return out
+
+
+def _rollout(env_id: str, seed: int, steps: int = 3) -> tuple[list[dict], dict]:
+    env = gym.make(env_id, privileged=True, **SMALL)
+    obs, info = env.reset(seed=seed)
+    trace = [_flatten(obs)]
+    action = obs["state"].copy()
+    action[0] += 0.05
+    for _ in range(steps):
+        obs, _, _, _, info = env.step(action)
+        trace.append(_flatten(obs))
+    env.close()
+    return trace, info
+
+
+@pytest.mark.parametrize("env_id", list(MANIPULATION_ENVS))
+def test_check_env(env_id):
+    env = gym.make(env_id, privileged=True, max_steps=5, **SMALL)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", list(MANIPULATION_ENVS))
+def test_same_seed_same_episode_different_seed_differs(env_id):
+    first, info_a = _rollout(env_id, seed=3)
+    second, info_b = _rollout(env_id, seed=3)
+    for a, b in zip(first, second):
+        assert a.keys() == b.keys()
+        for key in a:
+            if isinstance(a[key], np.ndarray):
+                assert np.array_equal(a[key], b[key]), key
+            else:
+                assert a[key] == b[key], key
+    assert info_a["score"] == info_b["score"] and info_a["is_success"] == info_b["is_success"]
+    other, _ = _rollout(env_id, seed=4)
+    assert not np.array_equal(first[0]["image/third_person"], other[0]["image/third_person"])
+    privileged = [k for k in first[0] if k.startswith("privileged/") and k != "privileged/step"]
+    assert any(not np.array_equal(first[0][k], other[0][k]) for k in privileged)
+
+
+def test_observation_layout_and_info():
+    env = gym.make("mimicsim/PickPlace-v0", **SMALL)
+    obs, info = env.reset(seed=0)
+    assert obs["state"].dtype == np.float32 and obs["state"].shape == (13,)
+    assert set(obs["image"]) == {"third_person", "wrist"}
+    assert obs["image"]["wrist"].dtype == np.uint8 and obs["image"]["wrist"].shape == (32, 32, 3)
+    assert "privileged" not in obs
+    assert isinstance(obs["instruction"], str) and " the " in f" {obs['instruction']} "
+    _, _, _, _, info = env.step(obs["state"])
+    assert {"is_success", "score", "invalid"} <= set(info)
+    env.close()
+
+
+def test_images_are_rendered_only_at_query_steps():
+    env = gym.make("mimicsim/PickPlace-v0", render_every=3, cameras=("wrist",), **SMALL).unwrapped
+    obs, info = env.reset(seed=0)
+    assert env.render_count == 1 and info["image_fresh"]
+    counts, fresh = [], []
+    for _ in range(6):
+        obs, _, _, _, info = env.step(obs["state"])
+        counts.append(env.render_count)
+        fresh.append(info["image_fresh"])
+    assert counts == [1, 1, 2, 2, 2, 3]
+    assert fresh == [False, False, True, False, False, True]
+    state_only = gym.make("mimicsim/PickPlace-v0", cameras=()).unwrapped
+    obs, _ = state_only.reset(seed=0)
+    state_only.step(obs["state"])
+    assert "image" not in obs and state_only.render_count == 0
+    env.close()
+    state_only.close()
+
+
+def test_exploding_physics_marks_the_episode_invalid():
+    env = gym.make("mimicsim/PickPlace-v0", cameras=()).unwrapped
+    obs, _ = env.reset(seed=0)
+    env.data.qvel[:] = 1e6
+    obs, _, terminated, truncated, info = env.step(obs["state"])
+    assert info["invalid"] and terminated and not info["is_success"]
+    assert np.all(np.isfinite(obs["state"]))
+    env.close()
