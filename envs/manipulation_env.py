@@ -139,6 +139,10 @@ class ManipulationEnv(gym.Env):
         """(is_success, score in [0, 1], extra info) for the current state."""
         raise NotImplementedError
 
+    def _task_state_valid(self) -> bool:
+        """Whether the task's own bodies are still physical (a task may check, e.g., a torn cloth)."""
+        return True
+
     # ----------------------------------------------------------------- Gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -159,7 +163,7 @@ class ManipulationEnv(gym.Env):
     def step(self, action: np.ndarray):
         action = np.clip(np.asarray(action, dtype=np.float64), self.action_space.low, self.action_space.high)
         self.data.ctrl[:] = being_h0_to_mujoco(action)
-        invalid = not self._simulate()
+        invalid = not self._simulate() or not self._task_state_valid()
         self._step_count += 1
         if invalid:
             success, score, extra = False, 0.0, {}

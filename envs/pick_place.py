@@ -50,7 +50,7 @@ _REACH_BOX = ((-0.33, 0.09), (-0.14, 0.03))
 
 
 class PickPlaceEnv(ManipulationEnv):
-    max_steps = 250
+    max_steps = 300
 
     def _build_task(self, spec: mujoco.MjSpec) -> None:
         for i in range(N_OBJECTS):

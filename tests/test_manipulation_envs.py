@@ -102,3 +102,26 @@ def test_exploding_physics_marks_the_episode_invalid():
     assert info["invalid"] and terminated and not info["is_success"]
     assert np.all(np.isfinite(obs["state"]))
     env.close()
+
+
+def test_a_torn_cloth_marks_the_episode_invalid():
+    env = gym.make("mimicsim/Unfold-v0", cameras=()).unwrapped
+    obs, _ = env.reset(seed=0)
+    env.data.qpos[env._vertex_qpos[0] + 2] += 0.3  # one corner vertex 30 cm above its neighbours
+    _, _, terminated, _, info = env.step(obs["state"])
+    assert info["invalid"] and terminated
+    env.close()
+
+
+def test_the_beads_settle_inside_the_cup():
+    from mimicsim.envs.pour import CUP_RADIUS
+
+    env = gym.make("mimicsim/Pour-v0", cameras=(), privileged=True).unwrapped
+    obs, info = env.reset(seed=5)
+    for _ in range(10):
+        obs, _, _, _, info = env.step(obs["state"])
+    cup = obs["privileged"]["cup_pose_wxyz"]
+    beads = obs["privileged"]["particles"]
+    assert np.all(np.linalg.norm(beads[:, :2] - cup[:2], axis=1) < CUP_RADIUS)
+    assert np.all(beads[:, 2] > cup[2]) and info["spilled"] == 0 and info["score"] == 0.0
+    env.close()
