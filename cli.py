@@ -24,6 +24,11 @@ VERBS: Table = {
     "retarget": ("mimicsim.retarget.retarget_commands:retarget", "retarget a human motion onto a robot (npz, quality, video)"),
     "retarget-batch": ("mimicsim.retarget.retarget_commands:retarget_batch", "retarget a folder of motions (resumable, workers or Ray)"),
     "retarget-eval": ("mimicsim.retarget.retarget_commands:retarget_eval", "print the quality report of a retargeted motion"),
+    "train-tracker": ("mimicsim.policies.tracking_commands:train_tracker", "train a PPO motion-tracking policy (checkpoints, logs, ONNX)"),
+    "export-tracker": ("mimicsim.policies.tracking_commands:export_tracker", "export a tracker checkpoint to ONNX with its metadata"),
+    "refine": ("mimicsim.policies.tracking_commands:refine", "simulate a tracking policy on a motion; write the physical motion"),
+    "refine-batch": ("mimicsim.policies.tracking_commands:refine_batch", "refine a folder of motions, keep those tracked to success"),
+    "eval-tracking": ("mimicsim.eval.tracking_commands:eval_tracking", "measure a tracking policy on clips (table + JSON)"),
     "motion": {
         "info": ("mimicsim.retarget.commands:info", "describe a human motion file (format, fps, height, contacts, plausibility)"),
         "render": ("mimicsim.retarget.commands:render", "render a human motion file's skeleton to an MP4"),

@@ -1,9 +1,11 @@
 """Gymnasium environments: humanoid motion tracking and manipulation tasks.
 
-Importing `mimicsim.envs` registers them, so `gymnasium.make("mimicsim/PickPlace-v0")` works after
-`import mimicsim.envs`.
+Importing `mimicsim.envs` registers them, so `gymnasium.make("mimicsim/PickPlace-v0")` and
+`gymnasium.make("mimicsim/Track-G1-v0", motions=...)` work after `import mimicsim.envs`.
 """
 
 from mimicsim.envs.registration import register_manipulation_envs
+from mimicsim.envs.tracking import register_tracking_envs
 
 register_manipulation_envs()
+register_tracking_envs()

@@ -1,0 +1,115 @@
+"""Tracking-environment throughput against raw mj_step at the same substeps, on one core.
+
+For each robot and batch size K (K robots stepped by one `TrackingBatch`; K = 1 is the Gymnasium
+`TrackingEnv`), two loops run the same model (the environment's timestep and solver settings), the
+same physics steps per policy step and the same PD targets (the reference's joints, from noise-free
+starts, so both simulate a robot that stays up):
+
+- raw: `data.ctrl = target; mj_step(model, data, nstep=decimation)` for each robot;
+- env: the environment's step (actions, physics, state reading, errors, rewards, terminations,
+  observations) plus resets at clip ends.
+
+They alternate in short rounds so both see the same machine load. Overhead = raw rate / env rate - 1;
+target <= 25 %.
+
+Run: .venv/bin/python benchmarks/env_speed.py [--seconds 6] [--robots g1 h1] [--batch 1 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import mujoco
+import numpy as np
+
+from mimicsim.assets import load_robot, robot_names
+from mimicsim.envs.reference_clips import arm_wave_clip
+from mimicsim.envs.tracking import TrackingEnv
+from mimicsim.envs.tracking_batch import TrackingBatch
+from mimicsim.envs.tracking_config import TrackingEnvCfg
+
+ROUND_STEPS = 100
+
+
+def measure(robot: str, num_envs: int, seconds: float) -> tuple[float, float]:
+    """(raw, env) robot-steps per second."""
+    cfg = TrackingEnvCfg(robot=robot).evaluation()
+    clip = arm_wave_clip(load_robot(robot), seconds=20.0)
+    single = TrackingEnv([clip], cfg=cfg) if num_envs == 1 else None
+    batch = single.batch if single else TrackingBatch([clip], cfg, num_envs=num_envs, seed=0)
+    ref = batch.reference
+    actions = ((ref.joint_pos - batch.default_joint_pos) / batch.action_scale).astype(np.float32)
+    last = ref.num_frames - 1
+    everyone = np.arange(num_envs)
+
+    if single:
+        single.reset(seed=0, options={"frame": 0})
+    else:
+        batch.reset(everyone, np.zeros(num_envs, dtype=int))
+
+    def env_round() -> None:
+        for _ in range(ROUND_STEPS):
+            if single:
+                _, _, terminated, truncated, _ = single.step(actions[min(single.frame + 1, last)])
+                if terminated or truncated:
+                    single.reset(options={"frame": 0})
+            else:
+                result = batch.step(actions[np.minimum(batch.frames + 1, last)])
+                batch.observe()
+                ended = (result.reason != 0) | batch.truncated()
+                if ended.any():
+                    batch.record_episode_ends(ended, result.reason != 0)
+                    batch.reset(np.flatnonzero(ended), np.zeros(int(ended.sum()), dtype=int))
+                    batch.observe()
+
+    raw_model = batch.models[0]
+    raw_datas = [mujoco.MjData(raw_model) for _ in range(num_envs)]
+    for d in raw_datas:
+        d.qpos[:], d.qvel[:] = ref.qpos[0], ref.qvel[0]
+    decimation, frame = batch.cfg.sim.decimation, 0
+
+    def raw_round() -> None:
+        nonlocal frame
+        for _ in range(ROUND_STEPS):
+            frame = frame + 1 if frame < last else 1
+            for d in raw_datas:
+                d.ctrl[:] = ref.joint_pos[frame]
+                mujoco.mj_step(raw_model, d, nstep=decimation)
+
+    env_round(), raw_round()  # warm up
+    spent = {"raw": 0.0, "env": 0.0}
+    rounds = 0
+    while spent["raw"] + spent["env"] < seconds:
+        for name, run in (("raw", raw_round), ("env", env_round)):
+            start = time.perf_counter()
+            run()
+            spent[name] += time.perf_counter() - start
+        rounds += 1
+    robot_steps = rounds * ROUND_STEPS * num_envs
+    return robot_steps / spent["raw"], robot_steps / spent["env"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=6.0, help="measuring time per robot and batch size")
+    parser.add_argument("--robots", nargs="*", default=robot_names())
+    parser.add_argument("--batch", nargs="*", type=int, default=[1, 16], help="robots per batch (1: TrackingEnv)")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    decimation = TrackingEnvCfg().sim.decimation
+    print(f"{'robot':<6} {'K':>3} {'substeps':>8} {'raw steps/s':>12} {'env steps/s':>12} {'overhead':>9}")
+    for robot in args.robots:
+        try:
+            load_robot(robot)
+        except Exception as exc:  # a robot whose model is missing is reported, not fatal
+            print(f"{robot:<6} unavailable: {exc}")
+            continue
+        for k in args.batch:
+            raw, env = measure(robot, k, args.seconds)
+            print(f"{robot:<6} {k:>3} {decimation:>8} {raw:>12.0f} {env:>12.0f} {raw / env - 1:>9.1%}")
+
+
+if __name__ == "__main__":
+    main()
