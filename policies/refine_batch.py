@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,7 @@ from tqdm import tqdm
 
 from mimicsim.atomic import write_text_atomic
 from mimicsim.errors import ConfigError, InputFileError, MimicsimError
-from mimicsim.retarget.batch import MANIFEST, BatchSummary, ClipResult, Manifest, output_names
+from mimicsim.retarget.batch import MANIFEST, BatchSummary, ClipResult, Manifest, make_runner, output_names
 
 REPORT = "refine_report.json"
 _TRACKERS: dict[str, Any] = {}
@@ -52,56 +49,6 @@ def refine_clip(source: str, output: str, directory: str, out: str, policy: str)
         where = traceback.extract_tb(exc.__traceback__)[-1]
         return ClipResult(source, False, seconds=time.perf_counter() - start,
                           error=f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})")
-
-
-# The runners below mirror retarget.batch's, which are bound to its retarget_clip; once those take
-# the work function as an argument, these go and refine_batch passes refine_clip to them.
-Work = Callable[[str, str], ClipResult]
-
-
-def _inline(work: Work, jobs: list[tuple[str, str]]) -> Iterator[ClipResult]:
-    for source, output in jobs:
-        yield work(source, output)
-
-
-def _processes(args: tuple[Any, ...], jobs: list[tuple[str, str]], workers: int) -> Iterator[ClipResult]:
-    context = get_context("forkserver")
-    context.set_forkserver_preload(["mimicsim.policies.refine_batch", "mimicsim.policies.refine"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = {pool.submit(refine_clip, s, o, *args): s for s, o in jobs}
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                source = pending.pop(future)
-                try:
-                    yield future.result()
-                except Exception as exc:  # the worker process died; the others go on
-                    yield ClipResult(source, False, error=f"worker process failed: {type(exc).__name__}: {exc}")
-
-
-def _ray(args: tuple[Any, ...], jobs: list[tuple[str, str]], address: str, workers: int) -> Iterator[ClipResult]:
-    import ray
-
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address == "local":
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    try:
-        task = ray.remote(num_cpus=1)(refine_clip)
-        pending = {task.remote(s, o, *args): s for s, o in jobs}
-        while pending:
-            finished, _ = ray.wait(list(pending), num_returns=1)
-            for ref in finished:
-                source = pending.pop(ref)
-                try:
-                    yield ray.get(ref)
-                except Exception as exc:  # a task or its worker died
-                    yield ClipResult(source, False, error=f"ray task failed: {type(exc).__name__}: {exc}")
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 @dataclass(frozen=True)
@@ -134,12 +81,9 @@ def refine_batch(directory: Path, policy: Path, out: Path, *, workers: int = 1, 
         skipped = manifest.count("done")
         jobs = manifest.todo(retry_failed)
         args = (str(directory), str(out), str(policy))
-        if ray_address is not None:
-            results = _ray(args, jobs, ray_address, workers)
-        elif workers > 1:
-            results = _processes(args, jobs, workers)
-        else:
-            results = _inline(lambda s, o: refine_clip(s, o, *args), jobs)
+        run = make_runner(refine_clip, args, workers=workers, ray_address=ray_address,
+                          preload=("mimicsim.policies.refine_batch", "mimicsim.policies.refine"))
+        results = run(jobs)
         done = failed = frames = 0
         start = time.perf_counter()
         with tqdm(total=len(jobs), desc="refine", unit="clip", disable=not progress) as bar:

@@ -180,23 +180,37 @@ Job = tuple[str, str]
 Runner = Callable[[list[Job]], Iterator[ClipResult]]
 
 
-def _inline(work: Callable[..., ClipResult]) -> Runner:
+Work = Callable[..., ClipResult]
+"""A top-level (picklable) function `work(source, output, *work_args) -> ClipResult`."""
+
+
+def make_runner(work: Work, work_args: tuple[Any, ...], *, workers: int = 1, ray_address: str | None = None,
+                preload: tuple[str, ...] = ()) -> Runner:
+    """Run `work` over jobs in this process (workers=1), in local worker processes, or as Ray tasks.
+    `preload`: modules the worker processes import once, before forking per worker."""
+    if ray_address is not None:
+        return _ray(work, work_args, ray_address, workers)
+    if workers > 1:
+        return _processes(work, work_args, workers, preload)
+    return _inline(work, work_args)
+
+
+def _inline(work: Work, work_args: tuple[Any, ...]) -> Runner:
     def run(jobs: list[Job]) -> Iterator[ClipResult]:
         for source, output in jobs:
-            yield work(source, output)
+            yield work(source, output, *work_args)
     return run
 
 
-def _processes(work_args: tuple[Any, ...], workers: int) -> Runner:
+def _processes(work: Work, work_args: tuple[Any, ...], workers: int, preload: tuple[str, ...]) -> Runner:
     def run(jobs: list[Job]) -> Iterator[ClipResult]:
         _limit_threads()
-        # Workers fork from a server that imported the retargeter once: a fresh interpreter per
+        # Workers fork from a server that imported the heavy modules once: a fresh interpreter per
         # worker would spend seconds importing MuJoCo and SciPy before its first clip.
         context = get_context("forkserver")
-        context.set_forkserver_preload(["mimicsim.retarget.batch", "mimicsim.retarget.retargeter",
-                                        "mimicsim.eval.retarget_quality", "mimicsim.retarget.formats"])
+        context.set_forkserver_preload(["mimicsim.retarget.batch", *preload])
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            pending = {pool.submit(retarget_clip, s, o, *work_args): s for s, o in jobs}
+            pending = {pool.submit(work, s, o, *work_args): s for s, o in jobs}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -208,7 +222,7 @@ def _processes(work_args: tuple[Any, ...], workers: int) -> Runner:
     return run
 
 
-def _ray(work_args: tuple[Any, ...], address: str, workers: int) -> Runner:
+def _ray(work: Work, work_args: tuple[Any, ...], address: str, workers: int) -> Runner:
     def run(jobs: list[Job]) -> Iterator[ClipResult]:
         try:
             import ray
@@ -222,7 +236,7 @@ def _ray(work_args: tuple[Any, ...], address: str, workers: int) -> Runner:
             else:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False)
         try:
-            task = ray.remote(num_cpus=1)(retarget_clip)
+            task = ray.remote(num_cpus=1)(work)
             pending = {task.remote(s, o, *work_args): s for s, o in jobs}
             while pending:
                 finished, _ = ray.wait(list(pending), num_returns=1)
@@ -265,13 +279,9 @@ def run_batch(directory: Path, out: Path, robot: str, config: dict[str, Any] | N
         manifest.add(output_names(sources, directory))
         skipped = manifest.count("done")
         jobs = manifest.todo(retry_failed)
-        work_args = (str(directory), str(out), robot, config)
-        if ray_address is not None:
-            runner = _ray(work_args, ray_address, workers)
-        elif workers > 1:
-            runner = _processes(work_args, workers)
-        else:
-            runner = _inline(lambda s, o: retarget_clip(s, o, *work_args))
+        runner = make_runner(retarget_clip, (str(directory), str(out), robot, config), workers=workers,
+                             ray_address=ray_address, preload=("mimicsim.retarget.retargeter",
+                                                               "mimicsim.eval.retarget_quality", "mimicsim.retarget.formats"))
         done = failed = frames = 0
         start = time.perf_counter()
         with tqdm(total=len(jobs), desc=f"retarget {robot}", unit="clip", disable=not progress) as bar:
