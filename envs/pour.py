@@ -1,8 +1,9 @@
 """Pour: pour the particles from a cup into a container.
 
-A cup (open cylinder, 5 cm across and 10 cm tall) holding `N_PARTICLES` beads of 8 mm and a target bowl
-are placed at random on the table, the cup to the right of the bowl. Success: at least 80 % of the particles lie inside the bowl and none has been spilled
-beyond `SPILL_BOUND` of the bowl's centre (or off the table). Score: the fraction inside the bowl.
+A cup (open cylinder, 5 cm across and 10 cm tall) holding `N_PARTICLES` beads of 8 mm and a target
+bowl are placed at random on the table, the cup to the right of the bowl. Success: at least 80 % of
+the particles lie inside the bowl and none has been spilled beyond `SPILL_BOUND` of the bowl's centre
+(or off the table). Score: the fraction inside the bowl.
 """
 
 from __future__ import annotations

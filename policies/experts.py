@@ -404,7 +404,7 @@ class UnfoldExpert(ScriptedExpert):
 
     name = "unfold-expert"
     inset = 0.015  # press this far inside the free edge (m)
-    press_height = 0.019  # fingertip centres this high: ~4 mm into the top layer (m)
+    press_height = 0.016  # fingertip centres this high: ~7 mm into the top layer (m)
     fingertips = np.array([0.265, 0.0, 0.004])  # the middle of the fingertip row, hand frame
 
     def plan(self, privileged: Mapping[str, np.ndarray], start: Waypoint) -> list[Waypoint]:
