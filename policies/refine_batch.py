@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from typing import Any
 from tqdm import tqdm
 
 from mimicsim.atomic import write_text_atomic
-from mimicsim.errors import ConfigError, InputFileError, MimicsimError
-from mimicsim.retarget.batch import MANIFEST, BatchSummary, ClipResult, Manifest, make_runner, output_names
+from mimicsim.errors import ConfigError, InputFileError
+from mimicsim.retarget.batch import MANIFEST, BatchSummary, ClipResult, Manifest, failure, make_runner, output_names
 
 REPORT = "refine_report.json"
 _TRACKERS: dict[str, Any] = {}
@@ -43,12 +42,8 @@ def refine_clip(source: str, output: str, directory: str, out: str, policy: str)
             return ClipResult(source, True, refinement.motion.num_frames, time.perf_counter() - start, quality=quality)
         return ClipResult(source, False, refinement.motion.num_frames, time.perf_counter() - start,
                           error=refinement.describe(), quality=quality)
-    except MimicsimError as exc:
-        return ClipResult(source, False, seconds=time.perf_counter() - start, error=str(exc))
-    except Exception as exc:  # one bad clip must not stop the batch: keep its reason and go on
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return ClipResult(source, False, seconds=time.perf_counter() - start,
-                          error=f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})")
+    except Exception as exc:  # a bad clip must not stop the batch: keep its reason and go on
+        return failure(source, start, exc)
 
 
 @dataclass(frozen=True)

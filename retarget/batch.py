@@ -160,12 +160,18 @@ def retarget_clip(source: str, output: str, directory: str, out: str, robot: str
         motion = with_quality(retarget(load_motion(Path(directory) / source), spec, config_from_dict(config)), spec)
         save(motion, Path(out) / output)
         return ClipResult(source, True, motion.num_frames, time.perf_counter() - start, quality=motion.quality)
-    except MimicsimError as exc:
-        return ClipResult(source, False, seconds=time.perf_counter() - start, error=str(exc))
     except Exception as exc:  # a bad clip must not stop the batch: keep its reason and go on
+        return failure(source, start, exc)
+
+
+def failure(source: str, start: float, exc: Exception) -> ClipResult:
+    """A failed `ClipResult`: a user-fixable error's message, else the exception and where it arose."""
+    if isinstance(exc, MimicsimError):
+        error = str(exc)
+    else:
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        return ClipResult(source, False, seconds=time.perf_counter() - start,
-                          error=f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})")
+        error = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
+    return ClipResult(source, False, seconds=time.perf_counter() - start, error=error)
 
 
 def _limit_threads() -> None:
