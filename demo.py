@@ -18,6 +18,7 @@ from mimicsim.atomic import write_text_atomic
 from mimicsim.envs.registration import TASK_IDS
 from mimicsim.eval.retarget_quality import BARS, format_table, with_quality
 from mimicsim.eval.task_eval import evaluate_tasks
+from mimicsim.policies.refine import demo_refine
 from mimicsim.retarget.collision import contact_query
 from mimicsim.retarget.normalize import normalize
 from mimicsim.retarget.procedural import demo_clip
@@ -38,6 +39,7 @@ def demo(out: Path = Path("out")) -> None:
     for name in robot_names():
         render_standing(load_robot(name), out / f"{name}_standing.png")
     retarget_demo_clip(out)
+    print(demo_refine(out / "retarget_g1.npz", out / "refine_g1.npz").describe())
     evaluate_tasks(list(TASK_IDS), "expert", episodes=3, seed=0, out=out / "eval", videos=1)
     print(f"demo outputs in {out.resolve()} (manipulation report: {out.resolve() / 'eval' / 'report.html'})")
 

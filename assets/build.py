@@ -24,6 +24,10 @@ def build_robot(config: RobotConfig) -> RobotSpec:
     for key in list(spec.keys):
         spec.delete(key)
     kp, kd = _gains(config, [j.name for j in joints])
+    for joint in joints:
+        armature = next((value for pattern, value in config.armature if pattern in joint.name), None)
+        if armature is not None:
+            joint.armature = armature
     for joint, p, d in zip(joints, kp, kd):
         act = spec.add_actuator(name=joint.name, target=joint.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         act.set_to_position(kp=p, kv=d)

@@ -39,6 +39,9 @@ class RobotConfig:
     shoulders, elbows, wrists where the robot has them)."""
     default_pose: dict[str, float] = field(default_factory=dict)
     """Joint angles of the standing pose; unlisted joints are 0. The root height is derived."""
+    armature: tuple[tuple[str, float], ...] = ()
+    """(pattern, kg m^2): the reflected rotor inertia of every actuated joint whose name contains
+    `pattern` (first match wins), for descriptions that leave it out; replaces the model's value."""
     velocity_limit: float = 20.0
     """Joint speed limit (rad/s) used by retargeting and metrics."""
     scale: float | None = None

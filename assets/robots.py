@@ -100,6 +100,12 @@ H1_2 = RobotConfig(
         Gain("ankle_roll", 300.0, 6.0), Gain("torso", 400.0, 8.0), Gain("shoulder", 100.0, 2.0), Gain("elbow", 100.0, 2.0),
         Gain("wrist", 20.0, 0.5),
     ),
+    # Unitree's description has no rotor inertia. Without it the stiff servos on the light ankle
+    # and wrist links are explicitly integrated springs that outrun a 5 ms step: the robot standing
+    # under PD rocks and falls within seconds at the tracking environment's 200 Hz. Values: Menagerie
+    # H1's for the legs and torso (the same motor family), Menagerie G1's for the arms.
+    armature=(("hip", 0.1), ("knee", 0.1), ("ankle", 0.1), ("torso", 0.1),
+              ("shoulder", 0.01), ("elbow", 0.01), ("wrist", 0.01)),
     feet=("left_ankle_roll_link", "right_ankle_roll_link"),
     keypoints=_mirror({
         "pelvis": Keypoint("pelvis"),

@@ -66,14 +66,18 @@ def measure(robot: str, num_envs: int, seconds: float) -> tuple[float, float]:
 
     raw_model = batch.models[0]
     raw_datas = [mujoco.MjData(raw_model) for _ in range(num_envs)]
-    for d in raw_datas:
-        d.qpos[:], d.qvel[:] = ref.qpos[0], ref.qvel[0]
-    decimation, frame = batch.cfg.sim.decimation, 0
+    decimation, frame = batch.cfg.sim.decimation, last
 
     def raw_round() -> None:
         nonlocal frame
         for _ in range(ROUND_STEPS):
-            frame = frame + 1 if frame < last else 1
+            if frame == last:  # start the clip again from its first frame, as the environment does
+                frame = 0
+                for d in raw_datas:
+                    mujoco.mj_resetData(raw_model, d)
+                    d.qpos[:], d.qvel[:] = ref.qpos[0], ref.qvel[0]
+                    mujoco.mj_forward(raw_model, d)
+            frame += 1
             for d in raw_datas:
                 d.ctrl[:] = ref.joint_pos[frame]
                 mujoco.mj_step(raw_model, d, nstep=decimation)
@@ -87,6 +91,12 @@ def measure(robot: str, num_envs: int, seconds: float) -> tuple[float, float]:
             run()
             spent[name] += time.perf_counter() - start
         rounds += 1
+    # A fallen robot simulates at a different speed: both loops must have kept theirs up.
+    for name, datas in (("raw", raw_datas), ("env", batch.datas)):
+        height = min(d.qpos[2] for d in datas)
+        if height < 0.5 * ref.qpos[0, 2]:
+            raise SystemExit(f"{robot}: a robot fell in the {name} loop (root height {height:.2f} m); "
+                             "the comparison would not be like for like")
     robot_steps = rounds * ROUND_STEPS * num_envs
     return robot_steps / spent["raw"], robot_steps / spent["env"]
 

@@ -27,7 +27,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
     """Write `out` (.onnx) and `out` with suffix .json from a training checkpoint."""
     ckpt = read_checkpoint(checkpoint)
     actor = ckpt.actor().eval()
-    metadata = {**ckpt.header["tracker"], "checkpoint": str(checkpoint), "num_timesteps": ckpt.header["num_timesteps"],
+    # File names, not paths: the export travels to other machines.
+    metadata = {**ckpt.header["tracker"], "motions": [Path(m).name for m in ckpt.header["tracker"].get("motions", [])],
+                "checkpoint": Path(checkpoint).name, "num_timesteps": ckpt.header["num_timesteps"],
                 "inputs": {"obs": "raw observation (batch, obs_size) float32, see observation_layout"},
                 "outputs": {"actions": "(batch, joints): target = offset + action_scale * action"}}
     obs_size = sum(size for _, size in metadata["observation_layout"])

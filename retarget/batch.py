@@ -10,6 +10,7 @@ retried only with `retry_failed`.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sqlite3
@@ -148,7 +149,6 @@ _ROBOTS: dict[str, Any] = {}
 
 def retarget_clip(source: str, output: str, directory: str, out: str, robot: str, config: dict[str, Any]) -> ClipResult:
     """Load, retarget, evaluate and save one clip; every error becomes a failed `ClipResult`."""
-    from mimicsim.assets import load_robot
     from mimicsim.eval.retarget_quality import with_quality
     from mimicsim.retarget.formats import load_motion
     from mimicsim.retarget.retargeter import config_from_dict, retarget
@@ -156,12 +156,21 @@ def retarget_clip(source: str, output: str, directory: str, out: str, robot: str
 
     start = time.perf_counter()
     try:
-        spec = _ROBOTS.get(robot) or _ROBOTS.setdefault(robot, load_robot(robot))
+        spec = _robot(robot)
         motion = with_quality(retarget(load_motion(Path(directory) / source), spec, config_from_dict(config)), spec)
         save(motion, Path(out) / output)
         return ClipResult(source, True, motion.num_frames, time.perf_counter() - start, quality=motion.quality)
     except Exception as exc:  # a bad clip must not stop the batch: keep its reason and go on
         return failure(source, start, exc)
+
+
+def _robot(name: str) -> Any:
+    """The robot's `RobotSpec`, built once per process (compiling its meshes takes about a second)."""
+    from mimicsim.assets import load_robot
+
+    if name not in _ROBOTS:
+        _ROBOTS[name] = load_robot(name)
+    return _ROBOTS[name]
 
 
 def failure(source: str, start: float, exc: Exception) -> ClipResult:
@@ -193,7 +202,7 @@ Work = Callable[..., ClipResult]
 def make_runner(work: Work, work_args: tuple[Any, ...], *, workers: int = 1, ray_address: str | None = None,
                 preload: tuple[str, ...] = ()) -> Runner:
     """Run `work` over jobs in this process (workers=1), in local worker processes, or as Ray tasks.
-    `preload`: modules the worker processes import once, before forking per worker."""
+    `preload`: modules imported in this process before the local workers fork from it."""
     if ray_address is not None:
         return _ray(work, work_args, ray_address, workers)
     if workers > 1:
@@ -211,10 +220,12 @@ def _inline(work: Work, work_args: tuple[Any, ...]) -> Runner:
 def _processes(work: Work, work_args: tuple[Any, ...], workers: int, preload: tuple[str, ...]) -> Runner:
     def run(jobs: list[Job]) -> Iterator[ClipResult]:
         _limit_threads()
-        # Workers fork from a server that imported the heavy modules once: a fresh interpreter per
-        # worker would spend seconds importing MuJoCo and SciPy before its first clip.
-        context = get_context("forkserver")
-        context.set_forkserver_preload(["mimicsim.retarget.batch", *preload])
+        # Workers fork from this process and inherit what it imported and built (modules, compiled
+        # robot models): a fresh interpreter per worker would spend seconds on MuJoCo, SciPy and
+        # mesh compilation before its first clip, which on a short batch eats the second core's gain.
+        for module in preload:
+            importlib.import_module(module)
+        context = get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             pending = {pool.submit(work, s, o, *work_args): s for s, o in jobs}
             while pending:
@@ -285,6 +296,8 @@ def run_batch(directory: Path, out: Path, robot: str, config: dict[str, Any] | N
         manifest.add(output_names(sources, directory))
         skipped = manifest.count("done")
         jobs = manifest.todo(retry_failed)
+        if jobs and ray_address is None:
+            _robot(robot)  # built here once: inline work uses it, forked workers inherit it
         runner = make_runner(retarget_clip, (str(directory), str(out), robot, config), workers=workers,
                              ray_address=ray_address, preload=("mimicsim.retarget.retargeter",
                                                                "mimicsim.eval.retarget_quality", "mimicsim.retarget.formats"))

@@ -15,7 +15,7 @@ from mimicsim.retarget.formats import humanml3d, load_motion, options_of, rep272
 from mimicsim.retarget.formats.bvh import forward_kinematics, parse_bvh, write_bvh
 from mimicsim.retarget.formats.mapping import KNOWN_SKELETONS, canonical
 from mimicsim.retarget.formats.npz import save_npz
-from mimicsim.retarget.normalize import axes_rotation, facing_yaw, floor_height, foot_heights, normalize, resample
+from mimicsim.retarget.normalize import axes_rotation, facing_yaw, floor_height, foot_heights, normalize, resample, sides_swapped
 from mimicsim.retarget.skeleton import SMPL_JOINTS, SMPL_PARENTS
 
 Y_UP = axes_rotation("y")  # internal = Y_UP @ y-up source
@@ -392,11 +392,14 @@ def test_smpl_bvh_carries_global_rotations_in_the_internal_frame(clip, tmp_path)
     assert turned.rotations.shape == (turned.num_frames, 22, 4)
 
 
-def test_swapped_sides_warn(clip, tmp_path):
-    mirror = [SMPL_JOINTS.index(n.replace("left", "@").replace("right", "left").replace("@", "right"))
-              for n in SMPL_JOINTS]
-    np.save(tmp_path / "swapped.npy", clip.positions[:, mirror])  # left joints labelled right
-    with pytest.warns(UserWarning, match="left and right look swapped"):
-        motion = load_motion(tmp_path / "swapped.npy", fps=30.0)
+def test_swapped_sides_are_mirrored_with_a_warning(clip, tmp_path):
+    swap = [SMPL_JOINTS.index(n.replace("left", "@").replace("right", "left").replace("@", "right"))
+            for n in SMPL_JOINTS]
+    np.save(tmp_path / "swapped.npy", clip.positions[:, swap])  # left joints labelled right
+    with pytest.warns(UserWarning, match="left and right look swapped.*mirrored"):
+        motion = load_motion(tmp_path / "swapped.npy", fps=30.0, up="z")
     assert "swapped" in motion.source.details["warning"]
+    # The reflected file is a right-handed person again: every label on its own side.
+    np.testing.assert_allclose(motion.positions, clip.positions[:, swap] * [1.0, -1.0, 1.0], atol=1e-6)
+    assert not sides_swapped(motion.positions)
     assert "warning" not in load_motion(write_bvh(clip, tmp_path / "fine.bvh")).source.details

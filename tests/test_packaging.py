@@ -51,6 +51,8 @@ def test_only_the_mimicsim_namespace_is_installed(fresh_venv):
     assert str(REPO) not in installed  # a real copy, not the source tree
     assert tops == "None None None None"
     assert (Path(installed).parent / "models" / "h1_2.xml").exists()
+    pretrained = Path(installed).parent.parent / "policies" / "pretrained"
+    assert {p.name for p in pretrained.iterdir()} >= {"tracker_g1_demo.onnx", "tracker_g1_demo.json", "README.md"}
 
 
 def test_dm_control_works_with_the_pinned_mujoco():

@@ -112,3 +112,16 @@ def test_the_refine_and_eval_tracking_verbs(clips, tmp_path, capsys):
     assert data["summary"]["clips"] == 2 and data["summary"]["success_rate"] == 0.5
     assert data["clips"]["float.npz"]["success"] is False and data["clips"]["stand.npz"]["success"] is True
     assert main(["refine-batch", str(stand.parent), "--policy", str(tmp_path / "none.onnx")]) == 2
+
+
+def test_the_shipped_g1_policy_tracks_the_demo_clip(tmp_path):
+    """`make demo`'s contract: if this fails after a retargeting change, retrain the policy
+    (policies/pretrained/README.md)."""
+    from mimicsim.policies.pretrained import pretrained_policy
+    from mimicsim.retarget.procedural import demo_clip
+    from mimicsim.retarget.retargeter import retarget
+
+    tracker = load_tracker(pretrained_policy("g1"))
+    assert tracker.metadata["joint_names"] == list(load_robot("g1").joint_names)
+    refinement = refine_motion(retarget(demo_clip(), "g1"), tracker, "demo")
+    assert refinement.success, refinement.describe()

@@ -52,6 +52,9 @@ def detect_units(height: float | None, where: Path) -> tuple[str, float]:
     )
 
 
+_MIRROR_Y = np.diag([1.0, -1.0, 1.0])
+"""Reflection across the sagittal plane of the internal z-up frame."""
+
 MAX_BONE_SPREAD = 0.2
 """Bone lengths varying more than this across frames (relative std, median over bones) are not one
 body. Mocap and SMPL clips: 0; text-to-motion generators: 1-3 %."""
@@ -101,11 +104,17 @@ def smpl_motion(
     if not trust_up:
         check_upright(internal, path, up)
     if sides_swapped(internal):
-        details["warning"] = ("left and right look swapped: the feet and head point against the facing of the "
-                              "hips and shoulders (a mirrored skeleton or a left-handed file)")
+        # A left-handed file: a robot asked to follow it would reach across its own body with each
+        # limb. Reflecting the lateral axis makes it a right-handed person with its labels intact.
+        rotation = _MIRROR_Y @ rotation
+        internal = positions @ rotation.T
+        details["warning"] = ("left and right look swapped (the feet and head point against the facing of the "
+                              "hips and shoulders: a mirrored skeleton or a left-handed file); mirrored it "
+                              "left-right so each side keeps its label")
         warnings.warn(f"{path}: {details['warning']}", UserWarning, stacklevel=2)
     rotations = None
     if rotations_wxyz is not None:  # the same change of axes, applied to orientations
+        # R' = A R A^-1 is a proper rotation even when the change of axes A is a reflection.
         matrices = Rotation.from_quat(rotations_wxyz.reshape(-1, 4), scalar_first=True).as_matrix()
         rotations = Rotation.from_matrix(rotation @ matrices @ rotation.T).as_quat(scalar_first=True)
         rotations = rotations.reshape(rotations_wxyz.shape)
