@@ -1,18 +1,20 @@
 """Tracking-environment throughput against raw mj_step at the same substeps, on one core.
 
-For each robot and batch size K (K robots stepped by one `TrackingBatch`; K = 1 is the Gymnasium
-`TrackingEnv`), two loops run the same model (the environment's timestep and solver settings), the
-same physics steps per policy step and the same PD targets (the reference's joints, from noise-free
-starts, so both simulate a robot that stays up):
+For each robot and K robots per environment (K = 1: the Gymnasium `TrackingEnv` of
+`gymnasium.make("mimicsim/Track-G1-v0")`; K > 1: the `TrackingVectorEnv` of `gymnasium.make_vec(...,
+vectorization_mode="vector_entry_point")`, which is also what each `train-tracker` worker steps),
+two loops run the same model (the environment's timestep and solver settings), the same physics
+steps per policy step and the same PD targets (the reference's joints, from noise-free starts, so
+both simulate a robot that stays up):
 
 - raw: `data.ctrl = target; mj_step(model, data, nstep=decimation)` for each robot;
 - env: the environment's step (actions, physics, state reading, errors, rewards, terminations,
-  observations) plus resets at clip ends.
+  observations, info) including its resets at clip ends.
 
 They alternate in short rounds so both see the same machine load. Overhead = raw rate / env rate - 1;
 target <= 25 %.
 
-Run: .venv/bin/python benchmarks/env_speed.py [--seconds 6] [--robots g1 h1] [--batch 1 16]
+Run: .venv/bin/python benchmarks/env_speed.py [--seconds 6] [--robots g1 h1] [--batch 1 16 32]
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import numpy as np
 from mimicsim.assets import load_robot, robot_names
 from mimicsim.envs.reference_clips import arm_wave_clip
 from mimicsim.envs.tracking import TrackingEnv
-from mimicsim.envs.tracking_batch import TrackingBatch
 from mimicsim.envs.tracking_config import TrackingEnvCfg
+from mimicsim.envs.tracking_vector import TrackingVectorEnv
 
 ROUND_STEPS = 100
 
@@ -37,32 +39,19 @@ def measure(robot: str, num_envs: int, seconds: float) -> tuple[float, float]:
     """(raw, env) robot-steps per second."""
     cfg = TrackingEnvCfg(robot=robot).evaluation()
     clip = arm_wave_clip(load_robot(robot), seconds=20.0)
-    single = TrackingEnv([clip], cfg=cfg) if num_envs == 1 else None
-    batch = single.batch if single else TrackingBatch([clip], cfg, num_envs=num_envs, seed=0)
+    env = TrackingEnv([clip], cfg=cfg) if num_envs == 1 else TrackingVectorEnv([clip], num_envs, cfg=cfg)
+    batch = env.batch
     ref = batch.reference
     actions = ((ref.joint_pos - batch.default_joint_pos) / batch.action_scale).astype(np.float32)
     last = ref.num_frames - 1
-    everyone = np.arange(num_envs)
-
-    if single:
-        single.reset(seed=0, options={"frame": 0})
-    else:
-        batch.reset(everyone, np.zeros(num_envs, dtype=int))
+    env.reset(seed=0)
 
     def env_round() -> None:
         for _ in range(ROUND_STEPS):
-            if single:
-                _, _, terminated, truncated, _ = single.step(actions[min(single.frame + 1, last)])
-                if terminated or truncated:
-                    single.reset(options={"frame": 0})
-            else:
-                result = batch.step(actions[np.minimum(batch.frames + 1, last)])
-                batch.observe()
-                ended = (result.reason != 0) | batch.truncated()
-                if ended.any():
-                    batch.record_episode_ends(ended, result.reason != 0)
-                    batch.reset(np.flatnonzero(ended), np.zeros(int(ended.sum()), dtype=int))
-                    batch.observe()
+            target = actions[np.minimum(batch.frames + 1, last)]
+            _, _, terminated, truncated, _ = env.step(target[0] if num_envs == 1 else target)
+            if num_envs == 1 and (terminated or truncated):  # the vector environment restarts its own
+                env.reset()
 
     raw_model = batch.models[0]
     raw_datas = [mujoco.MjData(raw_model) for _ in range(num_envs)]
@@ -105,7 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=6.0, help="measuring time per robot and batch size")
     parser.add_argument("--robots", nargs="*", default=robot_names())
-    parser.add_argument("--batch", nargs="*", type=int, default=[1, 16], help="robots per batch (1: TrackingEnv)")
+    parser.add_argument("--batch", nargs="*", type=int, default=[1, 16, 32],
+                        help="robots per environment (1: TrackingEnv, more: TrackingVectorEnv)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     decimation = TrackingEnvCfg().sim.decimation

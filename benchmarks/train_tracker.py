@@ -6,13 +6,14 @@ walking, walk, stop and wave; about 10 s), retargeted onto G1 by `retarget`. Tra
 deterministic policy every --eval-every steps (PHC's success rule) and stops at the first success.
 Target: <= 30 min.
 
-The shared machine asks for jobs of at most ~8 minutes, so the run is split into segments: each
-invocation trains for at most --segment minutes and exits; run the same command again to resume
+The run can be split into segments (--segment, for machines that limit job length): each
+invocation then trains for at most that many minutes and exits; the same command again resumes
 from the latest checkpoint (the clock in eval.csv continues across segments, counting training
-time only). When the run ends (success or --minutes spent) the script writes the curve
-(success, tracked fraction of the clip and body error against wall-clock time) as a PNG.
+time only; resuming restarts the simulation's random streams). When the run ends (success or
+--minutes spent) the script writes the curve (success, tracked fraction of the clip and body
+error against wall-clock time) as a PNG.
 
-Run: .venv/bin/python benchmarks/train_tracker.py --out runs/bench_g1 [--minutes 30] [--segment 7.5]
+Run: .venv/bin/python benchmarks/train_tracker.py --out runs/bench_g1 [--minutes 30] [--segment 30]
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_g1"))
     parser.add_argument("--minutes", type=float, default=30.0, help="total training budget (wall clock)")
-    parser.add_argument("--segment", type=float, default=7.5, help="longest training per invocation (minutes)")
+    parser.add_argument("--segment", type=float, default=None,
+                        help="longest training per invocation (minutes; default: the whole budget)")
     parser.add_argument("--eval-every", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -79,7 +81,8 @@ def main() -> None:
         float(r["success_rate"]) == 1.0 for r in csv.DictReader(open(args.out / "run" / "eval.csv")))
     if not done and spent < args.minutes:
         config = TrainConfig(steps=10**9, eval_every=args.eval_every, stop_on_success=1, seed=args.seed)
-        config = dataclasses.replace(config, max_minutes=min(args.minutes, spent + args.segment))
+        segment = args.minutes if args.segment is None else args.segment
+        config = dataclasses.replace(config, max_minutes=min(args.minutes, spent + segment))
         result = train_tracker([clip], args.out / "run", config, resume)
         spent, done = result.wall_seconds / 60, result.first_success_seconds is not None
     rows = list(csv.DictReader(open(args.out / "run" / "eval.csv")))

@@ -26,6 +26,9 @@ from mimicsim.envs.tracking_terms import REASONS
 from mimicsim.errors import ConfigError
 
 
+_REASON_NAMES = np.array(REASONS)
+
+
 class TrackingVectorEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
@@ -57,6 +60,6 @@ class TrackingVectorEnv(VectorEnv):
         ended[t.ended] = True
         final_obs = np.zeros_like(t.obs)
         final_obs[t.ended] = t.final_obs
-        info = {"errors": t.errors, "termination": np.array([REASONS[c] for c in t.reason]),
+        info = {"errors": t.errors, "termination": _REASON_NAMES[t.reason],
                 "final_obs": final_obs, "_final_obs": ended}
         return t.obs, t.reward, t.terminated, t.truncated, info
