@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mimicsim.assets import load_robot, robot_names
 from mimicsim.assets.snapshots import render_standing
@@ -18,13 +18,15 @@ from mimicsim.atomic import write_text_atomic
 from mimicsim.envs.registration import TASK_IDS
 from mimicsim.eval.retarget_quality import BARS, format_table, with_quality
 from mimicsim.eval.task_eval import evaluate_tasks
-from mimicsim.policies.refine import demo_refine
 from mimicsim.retarget.collision import contact_query
 from mimicsim.retarget.normalize import normalize
 from mimicsim.retarget.procedural import demo_clip
 from mimicsim.retarget.retargeter import RetargetConfig, retarget
-from mimicsim.retarget.robot_motion import save
+from mimicsim.retarget.robot_motion import load, save
 from mimicsim.retarget.video import render_side_by_side
+
+if TYPE_CHECKING:
+    from mimicsim.policies.refine import Refinement
 
 RETARGET_REPORT_SCHEMA = "mimicsim.retarget_report/1"
 
@@ -39,7 +41,7 @@ def demo(out: Path = Path("out")) -> None:
     for name in robot_names():
         render_standing(load_robot(name), out / f"{name}_standing.png")
     retarget_demo_clip(out)
-    print(demo_refine(out / "retarget_g1.npz", out / "refine_g1.npz").describe())
+    print(refine_demo_clip(out / "retarget_g1.npz", out / "refine_g1.npz").describe())
     evaluate_tasks(list(TASK_IDS), "expert", episodes=3, seed=0, out=out / "eval", videos=1)
     print(f"demo outputs in {out.resolve()} (manipulation report: {out.resolve() / 'eval' / 'report.html'})")
 
@@ -73,3 +75,19 @@ def retarget_demo_clip(out: Path, robots: tuple[str, ...] | None = None, video: 
                       f"frames at {clip.fps:g} fps\n{table}\n")
     print(table)
     return report
+
+
+def refine_demo_clip(kinematic_npz: Path, out: Path) -> Refinement:
+    """Refine the demo clip's G1 retarget with the policy the repository ships
+    (`pretrained_policy("g1")`); write the physical motion to `out` (.npz) and its video beside it
+    (`out` with suffix .mp4; the kinematic reference is drawn as a blue ghost)."""
+    from mimicsim.policies.pretrained import pretrained_policy
+    from mimicsim.policies.refine import refine_motion
+    from mimicsim.policies.rollout_video import render_motion
+    from mimicsim.policies.tracker_policy import load_tracker
+
+    kinematic = load(kinematic_npz)
+    refinement = refine_motion(kinematic, load_tracker(pretrained_policy(kinematic.robot)), str(kinematic_npz))
+    save(refinement.motion, out)
+    render_motion(refinement.motion, out.with_suffix(".mp4"), reference=kinematic)
+    return refinement

@@ -113,12 +113,6 @@ def resample_qpos(spec: RobotSpec, motion: RobotMotion, dt: float) -> np.ndarray
     return qpos
 
 
-def resample_rows(values: np.ndarray, fps: float, dt: float) -> np.ndarray:
-    """Linearly resample per-frame rows (T, ...) given at `fps` to steps of `dt`."""
-    src_t = np.arange(len(values)) / fps
-    return _interp(src_t, values, _times(src_t[-1], dt))
-
-
 def _times(duration: float, dt: float) -> np.ndarray:
     return np.arange(int(np.floor(duration / dt + 1e-9)) + 1) * dt
 

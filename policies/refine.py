@@ -64,20 +64,6 @@ def refine_file(motion_path: Path, policy: Path, out: Path | None = None) -> Ref
     return refinement
 
 
-def demo_refine(kinematic_npz: Path, out: Path) -> Refinement:
-    """For `make demo`: refine the demo clip on G1 with the policy the repository ships
-    (`pretrained_policy("g1")`); write the physical motion to `out` (.npz) and its video beside it
-    (`out` with suffix .mp4; the kinematic reference is drawn as a blue ghost)."""
-    from mimicsim.policies.pretrained import pretrained_policy
-    from mimicsim.policies.rollout_video import render_motion
-
-    kinematic = robot_motion.load(kinematic_npz)
-    refinement = refine_motion(kinematic, load_tracker(pretrained_policy(kinematic.robot)), str(kinematic_npz))
-    robot_motion.save(refinement.motion, out)
-    render_motion(refinement.motion, out.with_suffix(".mp4"), reference=kinematic)
-    return refinement
-
-
 def _refinement(motion: RobotMotion, rollout: ClipRollout, name: str, policy: dict[str, Any]) -> Refinement:
     spec = load_robot(motion.robot)
     fps = 1.0 / rollout.dt

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
 
 from mimicsim.atomic import write_text_atomic
-from mimicsim.errors import ConfigError, InputFileError
-from mimicsim.retarget.batch import MANIFEST, BatchSummary, ClipResult, Manifest, failure, make_runner, output_names
+from mimicsim.errors import InputFileError
+from mimicsim.retarget.batch import MANIFEST, BatchSummary, ClipResult, Manifest, failure, process_folder
 
 REPORT = "refine_report.json"
 _TRACKERS: dict[str, Any] = {}
@@ -58,43 +57,22 @@ def refine_batch(directory: Path, policy: Path, out: Path, *, workers: int = 1, 
                  retry_failed: bool = False, progress: bool = True) -> RefineBatchReport:
     """Refine every `.npz` RobotMotion under `directory` with `policy` into `out`; see the module
     docstring. Writes `out/refine_report.json` with every clip's outcome."""
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
     if not directory.is_dir():
         raise InputFileError(directory, "not a folder of RobotMotion files")
     if not policy.is_file():
         raise InputFileError(policy, "no such policy file (give a checkpoint .npz or an exported .onnx)")
     directory, out, policy = directory.resolve(), out.resolve(), policy.resolve()
     sources = sorted(p for p in directory.rglob("*.npz") if not p.name.startswith(".") and out not in p.parents)
-    out.mkdir(parents=True, exist_ok=True)
-    for leftover in out.rglob(".*.part*"):  # half-written files of a killed run
-        leftover.unlink(missing_ok=True)
+    summary = process_folder(
+        sources, directory, out, {"task": "refine", "policy": str(policy), "source": str(directory)},
+        refine_clip, (str(directory), str(out), str(policy)), workers=workers, ray_address=ray_address,
+        retry_failed=retry_failed, progress=progress, desc="refine",
+        preload=("mimicsim.policies.refine_batch", "mimicsim.policies.refine"))
     manifest = Manifest(out / MANIFEST)
     try:
-        manifest.check_job({"task": "refine", "policy": str(policy), "source": str(directory)})
-        manifest.add(output_names(sources, directory))
-        skipped = manifest.count("done")
-        jobs = manifest.todo(retry_failed)
-        args = (str(directory), str(out), str(policy))
-        run = make_runner(refine_clip, args, workers=workers, ray_address=ray_address,
-                          preload=("mimicsim.policies.refine_batch", "mimicsim.policies.refine"))
-        results = run(jobs)
-        done = failed = frames = 0
-        start = time.perf_counter()
-        with tqdm(total=len(jobs), desc="refine", unit="clip", disable=not progress) as bar:
-            for result in results:
-                manifest.record(result)
-                done += result.ok
-                failed += not result.ok
-                frames += result.frames
-                bar.set_postfix(kept=done, rejected=failed)
-                bar.update()
-        summary = BatchSummary(done, failed, skipped, frames, time.perf_counter() - start, manifest.failures())
-        rows = manifest.db.execute("SELECT source, output, status, error, quality FROM clips ORDER BY source").fetchall()
+        clips = manifest.records()
     finally:
         manifest.close()
-    clips = [{"source": s, "output": o if status == "done" else None, "status": status, "error": e,
-              **({"quality": json.loads(q)} if q else {})} for s, o, status, e, q in rows]
     report = {"schema": "mimicsim.refine_report/1", "policy": str(policy), "source": str(directory),
               "kept": sum(c["status"] == "done" for c in clips), "rejected": sum(c["status"] == "failed" for c in clips),
               "clips": clips}

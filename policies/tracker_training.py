@@ -238,7 +238,6 @@ class _Trainer:
             raise ConfigError(f"{resume}: was trained with other environment or PPO settings; resume "
                               "with the same settings (see config.json of its run)")
         workers = available_cores() if cfg.workers is None else cfg.workers
-        torch.set_num_threads(1)  # see _ThreadsPerPhase
         self.venv = VecNormalize(VecMonitor(TrackingVecEnv(motions, cfg.env, cfg.num_envs, workers, cfg.seed)),
                                  norm_obs=True, norm_reward=False, clip_obs=10.0, gamma=cfg.ppo.gamma)
         self.model = build_model(self.venv, cfg)

@@ -126,6 +126,12 @@ class Manifest:
                  json.dumps(result.quality) if result.quality is not None else None, time.time(), result.source),
             )
 
+    def records(self) -> list[dict[str, Any]]:
+        """Every clip: source, output (None unless done), status, error and quality (when recorded)."""
+        rows = self.db.execute("SELECT source, output, status, error, quality FROM clips ORDER BY source").fetchall()
+        return [{"source": s, "output": o if status == "done" else None, "status": status, "error": e,
+                 **({"quality": json.loads(q)} if q else {})} for s, o, status, e, q in rows]
+
     def failures(self) -> list[tuple[str, str]]:
         return self.db.execute("SELECT source, error FROM clips WHERE status = 'failed' ORDER BY source").fetchall()
 
@@ -269,6 +275,49 @@ def _ray(work: Work, work_args: tuple[Any, ...], address: str, workers: int) -> 
     return run
 
 
+def process_folder(sources: list[Path], directory: Path, out: Path, job: dict[str, Any], work: Work,
+                   work_args: tuple[Any, ...], *, workers: int = 1, ray_address: str | None = None,
+                   retry_failed: bool = False, progress: bool = True, desc: str = "batch",
+                   preload: tuple[str, ...] = (), warm: Callable[[], object] | None = None) -> BatchSummary:
+    """The bookkeeping every folder job shares (`retarget-batch`, `refine-batch`): claim `out` for
+    `job` in its manifest, run `work` (see `make_runner`) on each source not yet done, record each
+    result as it arrives, and show progress.
+
+    Args:
+        sources: Files under `directory`; each clip's output is named by `output_names`.
+        job: What identifies the job (JSON-able): rerunning into `out` with another job is refused.
+        warm: Called once before local work starts, e.g. to build what the work shares, so that the
+            inline run uses it and forked workers inherit it.
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    out.mkdir(parents=True, exist_ok=True)
+    for leftover in out.rglob(".*.part*"):  # half-written files of a killed run; never outputs
+        leftover.unlink(missing_ok=True)
+    manifest = Manifest(out / MANIFEST)
+    try:
+        manifest.check_job(job)
+        manifest.add(output_names(sources, directory))
+        skipped = manifest.count("done")
+        jobs = manifest.todo(retry_failed)
+        if jobs and warm is not None and ray_address is None:
+            warm()
+        runner = make_runner(work, work_args, workers=workers, ray_address=ray_address, preload=preload)
+        done = failed = frames = 0
+        start = time.perf_counter()
+        with tqdm(total=len(jobs), desc=desc, unit="clip", disable=not progress) as bar:
+            for result in runner(jobs):
+                manifest.record(result)
+                done += result.ok
+                failed += not result.ok
+                frames += result.frames
+                bar.set_postfix(done=done, failed=failed, frames=frames)
+                bar.update()
+        return BatchSummary(done, failed, skipped, frames, time.perf_counter() - start, manifest.failures())
+    finally:
+        manifest.close()
+
+
 def run_batch(directory: Path, out: Path, robot: str, config: dict[str, Any] | None = None, *, workers: int = 1,
               ray_address: str | None = None, retry_failed: bool = False, progress: bool = True) -> BatchSummary:
     """Retarget every motion under `directory` into `out` (see the module docstring).
@@ -281,36 +330,11 @@ def run_batch(directory: Path, out: Path, robot: str, config: dict[str, Any] | N
     """
     from mimicsim.assets import robot_config
 
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
     robot = robot_config(robot).name  # validates the name before any work
     config = dict(config or {})
     directory, out = directory.resolve(), out.resolve()
-    sources = discover(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    for leftover in out.rglob(".*.part*"):  # half-written files of a killed run; never outputs
-        leftover.unlink(missing_ok=True)
-    manifest = Manifest(out / MANIFEST)
-    try:
-        manifest.check_job({"robot": robot, "config": config, "source": str(directory)})
-        manifest.add(output_names(sources, directory))
-        skipped = manifest.count("done")
-        jobs = manifest.todo(retry_failed)
-        if jobs and ray_address is None:
-            _robot(robot)  # built here once: inline work uses it, forked workers inherit it
-        runner = make_runner(retarget_clip, (str(directory), str(out), robot, config), workers=workers,
-                             ray_address=ray_address, preload=("mimicsim.retarget.retargeter",
-                                                               "mimicsim.eval.retarget_quality", "mimicsim.retarget.formats"))
-        done = failed = frames = 0
-        start = time.perf_counter()
-        with tqdm(total=len(jobs), desc=f"retarget {robot}", unit="clip", disable=not progress) as bar:
-            for result in runner(jobs):
-                manifest.record(result)
-                done += result.ok
-                failed += not result.ok
-                frames += result.frames
-                bar.set_postfix(failed=failed, frames=frames)
-                bar.update()
-        return BatchSummary(done, failed, skipped, frames, time.perf_counter() - start, manifest.failures())
-    finally:
-        manifest.close()
+    return process_folder(
+        discover(directory), directory, out, {"robot": robot, "config": config, "source": str(directory)},
+        retarget_clip, (str(directory), str(out), robot, config), workers=workers, ray_address=ray_address,
+        retry_failed=retry_failed, progress=progress, desc=f"retarget {robot}", warm=lambda: _robot(robot),
+        preload=("mimicsim.retarget.retargeter", "mimicsim.eval.retarget_quality", "mimicsim.retarget.formats"))

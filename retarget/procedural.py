@@ -27,12 +27,10 @@ from scipy.spatial.transform import Rotation
 
 from mimicsim.errors import ConfigError
 from mimicsim.retarget.human_motion import STATURE_PER_CHAIN, HumanMotion, MotionSource
-from mimicsim.retarget.skeleton import SMPL_BONE_LENGTHS, SMPL_JOINTS, rest_offsets
+from mimicsim.retarget.skeleton import SMPL_BONE_LENGTHS, SMPL_JOINTS, SMPL_MIRROR, rest_offsets
 
 GRAVITY = 9.81
 _J = {name: i for i, name in enumerate(SMPL_JOINTS)}
-_MIRROR = [SMPL_JOINTS.index(n.replace("left", "@").replace("right", "left").replace("@", "right"))
-           for n in SMPL_JOINTS]
 REFERENCE_HEIGHT = 1.70
 """Speeds, step lengths, depths and distances are given for a body this tall and scale with height."""
 
@@ -52,7 +50,7 @@ class Body:
     def bone_lengths(self) -> np.ndarray:
         """(22,) length of each joint's bone to its parent (0 for the pelvis), left/right symmetric."""
         lengths = np.concatenate([[0.0], SMPL_BONE_LENGTHS])
-        lengths = 0.5 * (lengths + lengths[_MIRROR])
+        lengths = 0.5 * (lengths + lengths[list(SMPL_MIRROR)])
         for name in ("knee", "ankle"):
             for side in ("left", "right"):
                 lengths[_J[f"{side}_{name}"]] *= self.leg_scale

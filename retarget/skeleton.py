@@ -16,12 +16,11 @@ SMPL_BONE_LENGTHS: tuple[float, ...] = (
     0.1031, 0.1099, 0.1316, 0.3936, 0.3902, 0.1432, 0.4324, 0.4256, 0.0574, 0.1434, 0.1494,
     0.2194, 0.1375, 0.1434, 0.1030, 0.1316, 0.1230, 0.2568, 0.2631, 0.2660, 0.2699,
 )
+SMPL_MIRROR: tuple[int, ...] = tuple(
+    SMPL_JOINTS.index(n.replace("left", "@").replace("right", "left").replace("@", "right")) for n in SMPL_JOINTS)
+"""Index of each joint's left-right counterpart (itself for the spine and head)."""
 FEET: tuple[str, str] = ("left_foot", "right_foot")
 ANKLES: tuple[str, str] = ("left_ankle", "right_ankle")
-
-
-def joint_index(name: str) -> int:
-    return SMPL_JOINTS.index(name)
 
 
 # Unit bone directions of a relaxed upright stance (arms hanging), in the internal frame: the person

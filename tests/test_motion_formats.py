@@ -16,7 +16,7 @@ from mimicsim.retarget.formats.bvh import forward_kinematics, parse_bvh, write_b
 from mimicsim.retarget.formats.mapping import KNOWN_SKELETONS, canonical
 from mimicsim.retarget.formats.npz import save_npz
 from mimicsim.retarget.normalize import axes_rotation, facing_yaw, floor_height, foot_heights, normalize, resample, sides_swapped
-from mimicsim.retarget.skeleton import SMPL_JOINTS, SMPL_PARENTS
+from mimicsim.retarget.skeleton import SMPL_JOINTS, SMPL_MIRROR, SMPL_PARENTS
 
 Y_UP = axes_rotation("y")  # internal = Y_UP @ y-up source
 
@@ -393,8 +393,7 @@ def test_smpl_bvh_carries_global_rotations_in_the_internal_frame(clip, tmp_path)
 
 
 def test_swapped_sides_are_mirrored_with_a_warning(clip, tmp_path):
-    swap = [SMPL_JOINTS.index(n.replace("left", "@").replace("right", "left").replace("@", "right"))
-            for n in SMPL_JOINTS]
+    swap = list(SMPL_MIRROR)
     np.save(tmp_path / "swapped.npy", clip.positions[:, swap])  # left joints labelled right
     with pytest.warns(UserWarning, match="left and right look swapped.*mirrored"):
         motion = load_motion(tmp_path / "swapped.npy", fps=30.0, up="z")
