@@ -21,17 +21,38 @@ VERBS: Table = {
     "robots": ("mimicsim.assets.commands:robots", "list the registered robots"),
     "render-robot": ("mimicsim.assets.commands:render_robot", "render a robot's standing pose to a PNG"),
     "eval": ("mimicsim.eval.commands:evaluate", "score a policy on manipulation tasks (JSON, HTML report, MP4s)"),
-    "retarget": ("mimicsim.retarget.retarget_commands:retarget", "retarget a human motion onto a robot (npz, quality, video)"),
-    "retarget-batch": ("mimicsim.retarget.retarget_commands:retarget_batch", "retarget a folder of motions (resumable, workers or Ray)"),
-    "retarget-eval": ("mimicsim.retarget.retarget_commands:retarget_eval", "print the quality report of a retargeted motion"),
-    "train-tracker": ("mimicsim.policies.tracking_commands:train_tracker", "train a PPO motion-tracking policy (checkpoints, logs, ONNX)"),
-    "export-tracker": ("mimicsim.policies.tracking_commands:export_tracker", "export a tracker checkpoint to ONNX with its metadata"),
-    "refine": ("mimicsim.policies.tracking_commands:refine", "simulate a tracking policy on a motion; write the physical motion"),
-    "refine-batch": ("mimicsim.policies.tracking_commands:refine_batch", "refine a folder of motions, keep those tracked to success"),
-    "eval-tracking": ("mimicsim.eval.tracking_commands:eval_tracking", "measure a tracking policy on clips (table + JSON)"),
+    "retarget": ("mimicsim.retarget.commands:retarget", "retarget a human motion onto a robot (npz, quality, video)"),
+    "retarget-batch": (
+        "mimicsim.retarget.commands:retarget_batch",
+        "retarget a folder of motions (resumable, workers or Ray)",
+    ),
+    "retarget-eval": ("mimicsim.retarget.commands:retarget_eval", "print the quality report of a retargeted motion"),
+    "train-tracker": (
+        "mimicsim.policies.tracking.commands:train_tracker",
+        "train a PPO motion-tracking policy (checkpoints, logs, ONNX)",
+    ),
+    "export-tracker": (
+        "mimicsim.policies.tracking.commands:export_tracker",
+        "export a tracker checkpoint to ONNX with its metadata",
+    ),
+    "refine": (
+        "mimicsim.policies.tracking.commands:refine",
+        "simulate a tracking policy on a motion; write the physical motion",
+    ),
+    "refine-batch": (
+        "mimicsim.policies.tracking.commands:refine_batch",
+        "refine a folder of motions, keep those tracked to success",
+    ),
+    "eval-tracking": (
+        "mimicsim.eval.tracking_commands:eval_tracking",
+        "measure a tracking policy on clips (table + JSON)",
+    ),
     "motion": {
-        "info": ("mimicsim.retarget.commands:info", "describe a human motion file (format, fps, height, contacts, plausibility)"),
-        "render": ("mimicsim.retarget.commands:render", "render a human motion file's skeleton to an MP4"),
+        "info": (
+            "mimicsim.retarget.human.commands:info",
+            "describe a human motion file (format, fps, height, contacts, plausibility)",
+        ),
+        "render": ("mimicsim.retarget.human.commands:render", "render a human motion file's skeleton to an MP4"),
     },
 }
 
@@ -73,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     if debug:
         args.remove("--debug")
     if not args or args[0] in ("-h", "--help"):
-        print(f"{USAGE}\n\nmimicsim: human motion -> humanoid robots, and VLA policies -> scored tasks.\n\n"
-              f"verbs:\n{_help(VERBS)}")
+        print(
+            f"{USAGE}\n\nmimicsim: human motion -> humanoid robots, and VLA policies -> scored tasks.\n\n"
+            f"verbs:\n{_help(VERBS)}"
+        )
         return 0
     try:
         import tyro

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any
 from mimicsim.assets import load_robot, robot_names
 from mimicsim.assets.snapshots import render_standing
 from mimicsim.atomic import write_text_atomic
-from mimicsim.envs.registration import TASK_IDS
-from mimicsim.eval.retarget_quality import BARS, format_table, with_quality
+from mimicsim.envs.manipulation.registration import TASK_IDS
 from mimicsim.eval.task_eval import evaluate_tasks
 from mimicsim.retarget.collision import contact_query
-from mimicsim.retarget.normalize import normalize
-from mimicsim.retarget.procedural import demo_clip
+from mimicsim.retarget.human.normalize import normalize
+from mimicsim.retarget.human.procedural import demo_clip
+from mimicsim.retarget.quality import BARS, format_table, with_quality
 from mimicsim.retarget.retargeter import RetargetConfig, retarget
 from mimicsim.retarget.robot_motion import load, save
 from mimicsim.retarget.video import render_side_by_side
 
 if TYPE_CHECKING:
-    from mimicsim.policies.refine import Refinement
+    from mimicsim.policies.tracking.refine import Refinement
 
 RETARGET_REPORT_SCHEMA = "mimicsim.retarget_report/1"
 
@@ -52,9 +52,14 @@ def retarget_demo_clip(out: Path, robots: tuple[str, ...] | None = None, video: 
     `retarget_quality.txt`. Returns the JSON report."""
     clip = demo_clip()
     config = RetargetConfig()
-    report: dict[str, Any] = {"schema": RETARGET_REPORT_SCHEMA, "clip": clip.source.format,
-                              "frames": clip.num_frames, "fps": clip.fps,
-                              "bars": {k: f"{op} {v}" for k, (op, v) in BARS.items()}, "robots": {}}
+    report: dict[str, Any] = {
+        "schema": RETARGET_REPORT_SCHEMA,
+        "clip": clip.source.format,
+        "frames": clip.num_frames,
+        "fps": clip.fps,
+        "bars": {k: f"{op} {v}" for k, (op, v) in BARS.items()},
+        "robots": {},
+    }
     rows = []
     for name in robots or tuple(robot_names()):
         spec = load_robot(name)
@@ -66,13 +71,18 @@ def retarget_demo_clip(out: Path, robots: tuple[str, ...] | None = None, video: 
         save(motion, out / f"retarget_{name}.npz")
         if video:
             render_side_by_side(motion, normalize(clip, contacts=False), spec, out / f"retarget_{name}.mp4")
-        report["robots"][name] = {**motion.quality, "retarget_seconds": seconds,
-                                  "frames_per_second": motion.num_frames / seconds}
+        report["robots"][name] = {
+            **motion.quality,
+            "retarget_seconds": seconds,
+            "frames_per_second": motion.num_frames / seconds,
+        }
         rows.append((name, motion.quality))
     table = format_table(rows)
     write_text_atomic(out / "retarget_quality.json", json.dumps(report, indent=2))
-    write_text_atomic(out / "retarget_quality.txt", f"retargeting: {clip.source.format}, {clip.num_frames} "
-                      f"frames at {clip.fps:g} fps\n{table}\n")
+    write_text_atomic(
+        out / "retarget_quality.txt",
+        f"retargeting: {clip.source.format}, {clip.num_frames} frames at {clip.fps:g} fps\n{table}\n",
+    )
     print(table)
     return report
 
@@ -81,10 +91,10 @@ def refine_demo_clip(kinematic_npz: Path, out: Path) -> Refinement:
     """Refine the demo clip's G1 retarget with the policy the repository ships
     (`pretrained_policy("g1")`); write the physical motion to `out` (.npz) and its video beside it
     (`out` with suffix .mp4; the kinematic reference is drawn as a blue ghost)."""
-    from mimicsim.policies.pretrained import pretrained_policy
-    from mimicsim.policies.refine import refine_motion
-    from mimicsim.policies.rollout_video import render_motion
-    from mimicsim.policies.tracker_policy import load_tracker
+    from mimicsim.policies.tracking.pretrained import pretrained_policy
+    from mimicsim.policies.tracking.refine import refine_motion
+    from mimicsim.policies.tracking.rollout_video import render_motion
+    from mimicsim.policies.tracking.tracker import load_tracker
 
     kinematic = load(kinematic_npz)
     refinement = refine_motion(kinematic, load_tracker(pretrained_policy(kinematic.robot)), str(kinematic_npz))

@@ -83,8 +83,7 @@ def make_renderer(
         renderer = mujoco.Renderer(model, height=height, width=width)
     except Exception as exc:  # the GL stack reports failures with many exception types
         raise RenderingError(
-            f"cannot create an offscreen OpenGL context with MUJOCO_GL={gl_backend()!r} ({exc}); "
-            + _INSTALL_HINT
+            f"cannot create an offscreen OpenGL context with MUJOCO_GL={gl_backend()!r} ({exc}); " + _INSTALL_HINT
         ) from exc
     if not quality:
         renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
@@ -93,8 +92,13 @@ def make_renderer(
 
 
 def tracking_camera(
-    model: mujoco.MjModel, data: mujoco.MjData, body: str | int = 1, *, distance: float = 3.0,
-    azimuth: float = 135.0, elevation: float = -15.0,
+    model: mujoco.MjModel,
+    data: mujoco.MjData,
+    body: str | int = 1,
+    *,
+    distance: float = 3.0,
+    azimuth: float = 135.0,
+    elevation: float = -15.0,
 ) -> mujoco.MjvCamera:
     """A free camera looking at `body` from a fixed offset, for following a moving robot."""
     import mujoco
@@ -117,8 +121,14 @@ def video_writer(path: str | Path, fps: float) -> Iterator[object]:
 
     with atomic_path(path) as tmp:
         writer = imageio.get_writer(
-            tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7, macro_block_size=8,
-            pixelformat="yuv420p", ffmpeg_log_level="error",
+            tmp,
+            format="FFMPEG",
+            fps=fps,
+            codec="libx264",
+            quality=7,
+            macro_block_size=8,
+            pixelformat="yuv420p",
+            ffmpeg_log_level="error",
         )
         try:
             yield writer

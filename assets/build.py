@@ -42,8 +42,11 @@ def build_robot(config: RobotConfig) -> RobotSpec:
     _add_floor_and_light(spec)
     for joint_name, kp_def in config.keypoints.items():
         _body(spec, config, kp_def.body).add_site(
-            name=KEYPOINT_SITE.format(joint=joint_name), pos=list(kp_def.offset),
-            size=[0.015, 0, 0], group=5, rgba=[1, 0.3, 0.1, 1],
+            name=KEYPOINT_SITE.format(joint=joint_name),
+            pos=list(kp_def.offset),
+            size=[0.015, 0, 0],
+            group=5,
+            rgba=[1, 0.3, 0.1, 1],
         )
 
     model = spec.compile()
@@ -118,22 +121,38 @@ def _gains(config: RobotConfig, joint_names: list[str]) -> tuple[np.ndarray, np.
 
 def _add_floor_and_light(spec: mujoco.MjSpec) -> None:
     spec.add_texture(
-        name="mimicsim_sky", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX, builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
-        rgb1=[0.45, 0.6, 0.78], rgb2=[0.92, 0.94, 0.97], width=256, height=256,
+        name="mimicsim_sky",
+        type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+        rgb1=[0.45, 0.6, 0.78],
+        rgb2=[0.92, 0.94, 0.97],
+        width=256,
+        height=256,
     )
     spec.add_texture(
-        name="mimicsim_grid", type=mujoco.mjtTexture.mjTEXTURE_2D, builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
-        rgb1=[0.82, 0.84, 0.86], rgb2=[0.72, 0.74, 0.77], width=512, height=512,
-        mark=mujoco.mjtMark.mjMARK_EDGE, markrgb=[0.6, 0.6, 0.65],
+        name="mimicsim_grid",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        rgb1=[0.82, 0.84, 0.86],
+        rgb2=[0.72, 0.74, 0.77],
+        width=512,
+        height=512,
+        mark=mujoco.mjtMark.mjMARK_EDGE,
+        markrgb=[0.6, 0.6, 0.65],
     )
     material = spec.add_material(name="mimicsim_floor", texrepeat=[4, 4], texuniform=True, reflectance=0.05)
     material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "mimicsim_grid"
     spec.worldbody.add_geom(
-        name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], material="mimicsim_floor",
-        condim=3, friction=[1.0, 0.005, 0.0001],
+        name="floor",
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[0, 0, 0.05],
+        material="mimicsim_floor",
+        condim=3,
+        friction=[1.0, 0.005, 0.0001],
     )
-    spec.worldbody.add_light(name="mimicsim_sun", pos=[0, -1, 4], dir=[0, 0.25, -1], diffuse=[0.8, 0.8, 0.8],
-                             castshadow=True)
+    spec.worldbody.add_light(
+        name="mimicsim_sun", pos=[0, -1, 4], dir=[0, 0.25, -1], diffuse=[0.8, 0.8, 0.8], castshadow=True
+    )
     spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
     spec.visual.headlight.diffuse = [0.5, 0.5, 0.5]
 

@@ -24,8 +24,13 @@ def robots() -> None:
     Console(width=160).print(table)
 
 
-def render_robot(name: Annotated[str, tyro.conf.Positional], out: Path = Path("robot.png"), width: int = 640, height: int = 640,
-                 quality: bool = False) -> None:
+def render_robot(
+    name: Annotated[str, tyro.conf.Positional],
+    out: Path = Path("robot.png"),
+    width: int = 640,
+    height: int = 640,
+    quality: bool = False,
+) -> None:
     """Render a robot's standing pose headless to a PNG.
 
     Args:

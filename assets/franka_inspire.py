@@ -28,8 +28,12 @@ HAND_ACTUATORS = tuple(
 HAND_DRIVER_JOINTS = tuple(
     HAND_PREFIX + name
     for name in (
-        "R_thumb_proximal_yaw_joint", "R_thumb_proximal_pitch_joint", "R_index_proximal_joint",
-        "R_middle_proximal_joint", "R_ring_proximal_joint", "R_pinky_proximal_joint",
+        "R_thumb_proximal_yaw_joint",
+        "R_thumb_proximal_pitch_joint",
+        "R_index_proximal_joint",
+        "R_middle_proximal_joint",
+        "R_ring_proximal_joint",
+        "R_pinky_proximal_joint",
     )
 )
 HAND_BODY = HAND_PREFIX + "R_hand_base"

@@ -17,8 +17,9 @@ def standing_camera(spec: RobotSpec, data: mujoco.MjData) -> mujoco.MjvCamera:
     return tracking_camera(spec.model, data, "pelvis", distance=1.9 * spec.standing_height, elevation=-12.0)
 
 
-def render_standing(spec: RobotSpec, out: str | Path, *, width: int = 640, height: int = 640,
-                    quality: bool = False) -> np.ndarray:
+def render_standing(
+    spec: RobotSpec, out: str | Path, *, width: int = 640, height: int = 640, quality: bool = False
+) -> np.ndarray:
     data = spec.make_data()
     with make_renderer(spec.model, width, height, quality=quality) as renderer:
         renderer.update_scene(data, standing_camera(spec, data))
@@ -27,8 +28,15 @@ def render_standing(spec: RobotSpec, out: str | Path, *, width: int = 640, heigh
     return image
 
 
-def hold_pose(spec: RobotSpec, seconds: float, *, video: str | Path | None = None, fps: int = 30,
-              width: int = 480, height: int = 480) -> np.ndarray:
+def hold_pose(
+    spec: RobotSpec,
+    seconds: float,
+    *,
+    video: str | Path | None = None,
+    fps: int = 30,
+    width: int = 480,
+    height: int = 480,
+) -> np.ndarray:
     """Simulate the robot holding its standing pose under PD; returns pelvis heights per video frame
     (or per control interval when no video is written). Renders only the frames that are kept."""
     model, data = spec.model, spec.make_data()

@@ -27,10 +27,10 @@ import mujoco
 import numpy as np
 
 from mimicsim.assets import load_robot, robot_names
-from mimicsim.envs.reference_clips import arm_wave_clip
-from mimicsim.envs.tracking import TrackingEnv
-from mimicsim.envs.tracking_config import TrackingEnvCfg
-from mimicsim.envs.tracking_vector import TrackingVectorEnv
+from mimicsim.envs.tracking.config import TrackingEnvCfg
+from mimicsim.envs.tracking.env import TrackingEnv
+from mimicsim.envs.tracking.reference_clips import arm_wave_clip
+from mimicsim.envs.tracking.vector import TrackingVectorEnv
 
 ROUND_STEPS = 100
 
@@ -84,8 +84,10 @@ def measure(robot: str, num_envs: int, seconds: float) -> tuple[float, float]:
     for name, datas in (("raw", raw_datas), ("env", batch.datas)):
         height = min(d.qpos[2] for d in datas)
         if height < 0.5 * ref.qpos[0, 2]:
-            raise SystemExit(f"{robot}: a robot fell in the {name} loop (root height {height:.2f} m); "
-                             "the comparison would not be like for like")
+            raise SystemExit(
+                f"{robot}: a robot fell in the {name} loop (root height {height:.2f} m); "
+                "the comparison would not be like for like"
+            )
     robot_steps = rounds * ROUND_STEPS * num_envs
     return robot_steps / spent["raw"], robot_steps / spent["env"]
 
@@ -94,8 +96,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=6.0, help="measuring time per robot and batch size")
     parser.add_argument("--robots", nargs="*", default=robot_names())
-    parser.add_argument("--batch", nargs="*", type=int, default=[1, 16, 32],
-                        help="robots per environment (1: TrackingEnv, more: TrackingVectorEnv)")
+    parser.add_argument(
+        "--batch",
+        nargs="*",
+        type=int,
+        default=[1, 16, 32],
+        help="robots per environment (1: TrackingEnv, more: TrackingVectorEnv)",
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     decimation = TrackingEnvCfg().sim.decimation

@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mimicsim.retarget import procedural
-from mimicsim.retarget.formats import load_motion
-from mimicsim.retarget.formats.bvh import write_bvh
-from mimicsim.retarget.normalize import normalize
+from mimicsim.retarget.human import procedural
+from mimicsim.retarget.human.formats import load_motion
+from mimicsim.retarget.human.formats.bvh import write_bvh
+from mimicsim.retarget.human.normalize import normalize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "motions"
 CLIPS = {
@@ -48,19 +48,25 @@ def main() -> None:
             rows.append((f"load {name}", f"{seconds * 1000:.1f} ms", f"{motion.num_frames / seconds:,.0f} frames/s"))
         cmu = load_motion(SHARED / "bvh/cmu_01_01.bvh")
         seconds = best_of(args.repeats, lambda: normalize(cmu))
-        rows.append(("normalize + contacts, CMU 01_01", f"{seconds * 1000:.1f} ms",
-                     f"{cmu.num_frames / seconds:,.0f} frames/s"))
+        rows.append(
+            ("normalize + contacts, CMU 01_01", f"{seconds * 1000:.1f} ms", f"{cmu.num_frames / seconds:,.0f} frames/s")
+        )
     else:
         rows.append(("real clips", "skipped", f"{SHARED} is absent"))
     demo = procedural.demo_clip()
     seconds = best_of(args.repeats, procedural.demo_clip)
-    rows.append(("procedural.demo_clip (10 s at 30 fps)", f"{seconds * 1000:.1f} ms",
-                 f"{demo.num_frames / seconds:,.0f} frames/s"))
+    rows.append(
+        (
+            "procedural.demo_clip (10 s at 30 fps)",
+            f"{seconds * 1000:.1f} ms",
+            f"{demo.num_frames / seconds:,.0f} frames/s",
+        )
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "demo.bvh"
         seconds = best_of(args.repeats, lambda: write_bvh(demo, path))
         rows.append(("write_bvh demo clip", f"{seconds * 1000:.1f} ms", f"{demo.num_frames / seconds:,.0f} frames/s"))
-        from mimicsim.retarget.skeleton_view import render_skeleton_video
+        from mimicsim.retarget.human.skeleton_view import render_skeleton_video
 
         short = normalize(procedural.generate([procedural.Walk(2.0)]), contacts=False)
         seconds = best_of(1, lambda: render_skeleton_video(short, Path(tmp) / "walk.mp4", width=640, height=480))

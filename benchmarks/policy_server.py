@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from mimicsim.policies.remote import PolicyServer, RemotePolicy, pack, unpack
+from mimicsim.policies.manipulation.remote import PolicyServer, RemotePolicy, pack, unpack
 
 
 class ZeroPolicy:
@@ -23,15 +23,24 @@ class ZeroPolicy:
         return {"actions": np.zeros((16, 13), np.float32)}
 
     def metadata(self) -> dict:
-        return {"name": "zero", "version": "1", "action_horizon": 16, "action_dim": 13,
-                "cameras": ["ego", "wrist"], "image_size": [224, 224]}
+        return {
+            "name": "zero",
+            "version": "1",
+            "action_horizon": 16,
+            "action_dim": 13,
+            "cameras": ["ego", "wrist"],
+            "image_size": [224, 224],
+        }
 
 
 def observation(cameras: int) -> dict:
     rng = np.random.default_rng(0)
     names = ["ego", "wrist"][:cameras]
-    return {"image": {c: rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for c in names},
-            "state": rng.standard_normal(13).astype(np.float32), "instruction": "put the red cube in the blue bowl"}
+    return {
+        "image": {c: rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for c in names},
+        "state": rng.standard_normal(13).astype(np.float32),
+        "instruction": "put the red cube in the blue bowl",
+    }
 
 
 def per_call_ms(call, repeats: int) -> float:

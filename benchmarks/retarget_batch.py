@@ -23,15 +23,20 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from mimicsim.retarget.formats.npz import save_npz
-from mimicsim.retarget.procedural import Body, Squat, Stand, Turn, Walk, generate
+from mimicsim.retarget.human.formats.npz import save_npz
+from mimicsim.retarget.human.procedural import Body, Squat, Stand, Turn, Walk, generate
 
 
 def write_clips(folder: Path, count: int, seconds: float) -> None:
     for i in range(count):
         walk = seconds / 3
-        actions = [Stand(0.5), Walk(duration=walk, turn=30.0 * (i % 5 - 2)), Turn(45.0 + 10 * i),
-                   Squat(duration=2.4), Walk(duration=walk)]
+        actions = [
+            Stand(0.5),
+            Walk(duration=walk, turn=30.0 * (i % 5 - 2)),
+            Turn(45.0 + 10 * i),
+            Squat(duration=2.4),
+            Walk(duration=walk),
+        ]
         motion = generate(actions, body=Body(height=1.55 + 0.025 * (i % 12)), name=f"clip{i}")
         save_npz(motion, folder / f"clip{i:02d}.npz")
 
@@ -59,8 +64,19 @@ def machine_parallelism(n: int = 10_000_000) -> float:
 
 def run_cli(clips: Path, out: Path, robot: str, workers: int) -> tuple[float, int]:
     """Wall seconds of one `retarget-batch` command and the frames it retargeted."""
-    command = [sys.executable, "-m", "mimicsim.cli", "retarget-batch", str(clips), "--robot", robot,
-               "--out", str(out), "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "mimicsim.cli",
+        "retarget-batch",
+        str(clips),
+        "--robot",
+        robot,
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -84,10 +100,14 @@ def main() -> None:
         times = {}
         for workers in (1, 2):
             times[workers], frames = run_cli(clips, Path(tmp) / f"out{workers}", args.robot, workers)
-            print(f"--workers {workers}: {args.clips} clips, {frames} frames in {times[workers]:.1f} s "
-                  f"({frames / times[workers]:.0f} frames/s, load average {os.getloadavg()[0]:.1f})")
-        print(f"speed-up 2 workers vs 1: {times[1] / times[2]:.2f}x "
-              f"(a CPU-bound loop in 2 processes vs 1 on this machine now: {machine_parallelism():.2f}x)")
+            print(
+                f"--workers {workers}: {args.clips} clips, {frames} frames in {times[workers]:.1f} s "
+                f"({frames / times[workers]:.0f} frames/s, load average {os.getloadavg()[0]:.1f})"
+            )
+        print(
+            f"speed-up 2 workers vs 1: {times[1] / times[2]:.2f}x "
+            f"(a CPU-bound loop in 2 processes vs 1 on this machine now: {machine_parallelism():.2f}x)"
+        )
 
 
 if __name__ == "__main__":

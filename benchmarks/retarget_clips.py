@@ -9,10 +9,10 @@ from pathlib import Path
 
 from mimicsim.errors import MimicsimError
 from mimicsim.retarget.batch import discover
-from mimicsim.retarget.formats import load_motion
-from mimicsim.retarget.human_motion import HumanMotion
-from mimicsim.retarget.normalize import resample
-from mimicsim.retarget.procedural import Body, Jump, Squat, Stand, Turn, Walk, Wave, demo_clip, generate
+from mimicsim.retarget.human.formats import load_motion
+from mimicsim.retarget.human.motion import HumanMotion
+from mimicsim.retarget.human.normalize import resample
+from mimicsim.retarget.human.procedural import Body, Jump, Squat, Stand, Turn, Walk, Wave, demo_clip, generate
 
 SHARED_MOTIONS = Path(__file__).resolve().parents[1].parent / "shared" / "motions"
 
@@ -20,12 +20,15 @@ SHARED_MOTIONS = Path(__file__).resolve().parents[1].parent / "shared" / "motion
 def procedural() -> dict[str, HumanMotion]:
     return {
         "proc:demo walk-turn-wave": demo_clip(),
-        "proc:squat+jump": generate([Stand(0.5), Squat(), Jump(height=0.2, distance=0.3), Stand(0.5)],
-                                    name="squat-jump"),
-        "proc:turn, 1.55 m person": generate([Stand(0.5), Turn(120.0), Walk(2.0, speed=1.5), Stand(0.5)],
-                                             body=Body(height=1.55), name="turn"),
-        "proc:arc walk + wave, 1.90 m": generate([Walk(3.0, turn=-60.0), Wave(2.0, hand="left")],
-                                                 body=Body(height=1.9, leg_scale=1.1), name="tall"),
+        "proc:squat+jump": generate(
+            [Stand(0.5), Squat(), Jump(height=0.2, distance=0.3), Stand(0.5)], name="squat-jump"
+        ),
+        "proc:turn, 1.55 m person": generate(
+            [Stand(0.5), Turn(120.0), Walk(2.0, speed=1.5), Stand(0.5)], body=Body(height=1.55), name="turn"
+        ),
+        "proc:arc walk + wave, 1.90 m": generate(
+            [Walk(3.0, turn=-60.0), Wave(2.0, hand="left")], body=Body(height=1.9, leg_scale=1.1), name="tall"
+        ),
     }
 
 

@@ -17,18 +17,25 @@ import numpy as np
 from retarget_clips import all_clips
 
 from mimicsim.assets import load_robot, robot_names
-from mimicsim.eval.retarget_quality import evaluate, format_table
+from mimicsim.retarget.quality import evaluate, format_table
 from mimicsim.retarget.retargeter import RetargetConfig, retarget
 
-_AVERAGED = ("keypoint_error_mm", "foot_slide_mm_per_frame", "mean_jerk", "frames_over_3pi", "self_collision_frames",
-             "ground_penetration_frames")
+_AVERAGED = (
+    "keypoint_error_mm",
+    "foot_slide_mm_per_frame",
+    "mean_jerk",
+    "frames_over_3pi",
+    "self_collision_frames",
+    "ground_penetration_frames",
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--robots", default=",".join(robot_names()))
-    parser.add_argument("--smoothing", type=float, default=0.05,
-                        help="sigma (s) of the smoothing comparison; 0 skips it")
+    parser.add_argument(
+        "--smoothing", type=float, default=0.05, help="sigma (s) of the smoothing comparison; 0 skips it"
+    )
     args = parser.parse_args()
     clips = all_clips()
     settings = {"no smoothing": RetargetConfig()}

@@ -46,10 +46,14 @@ def main() -> None:
             total_frames += out.num_frames
             total_wall += best_wall
             total_cpu += best_cpu
-            print(f"{robot:<6} {name:<48} {out.num_frames:>6} {motion.fps:>7.0f} "
-                  f"{out.num_frames / best_wall:>9.0f} {out.num_frames / best_cpu:>8.0f}")
-        print(f"{robot:<6} {'ALL CLIPS':<48} {total_frames:>6} {'':>7} {total_frames / total_wall:>9.0f} "
-              f"{total_frames / total_cpu:>8.0f}\n")
+            print(
+                f"{robot:<6} {name:<48} {out.num_frames:>6} {motion.fps:>7.0f} "
+                f"{out.num_frames / best_wall:>9.0f} {out.num_frames / best_cpu:>8.0f}"
+            )
+        print(
+            f"{robot:<6} {'ALL CLIPS':<48} {total_frames:>6} {'':>7} {total_frames / total_wall:>9.0f} "
+            f"{total_frames / total_cpu:>8.0f}\n"
+        )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,10 @@ def main() -> None:
     for name in robot_names():
         spec = load_robot(name)
         rate = steps_per_second(name, args.seconds)
-        print(f"{name:<6} {spec.dof:>4} {spec.model.opt.timestep:>12.4f} {rate:>10.0f} "
-              f"{rate * spec.model.opt.timestep:>11.1f}")
+        print(
+            f"{name:<6} {spec.dof:>4} {spec.model.opt.timestep:>12.4f} {rate:>10.0f} "
+            f"{rate * spec.model.opt.timestep:>11.1f}"
+        )
 
 
 if __name__ == "__main__":

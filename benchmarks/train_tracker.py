@@ -23,13 +23,13 @@ import csv
 import dataclasses
 from pathlib import Path
 
-from mimicsim.policies.checkpoint import read_checkpoint
-from mimicsim.policies.tracker_training import TrainConfig, train_tracker
+from mimicsim.policies.tracking.checkpoint import read_checkpoint
+from mimicsim.policies.tracking.training import TrainConfig, train_tracker
 
 
 def walk_clip(folder: Path) -> Path:
     from mimicsim.retarget import robot_motion
-    from mimicsim.retarget.procedural import demo_clip
+    from mimicsim.retarget.human.procedural import demo_clip
     from mimicsim.retarget.retargeter import retarget
 
     path = folder / "walk_g1.npz"
@@ -67,8 +67,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_g1"))
     parser.add_argument("--minutes", type=float, default=30.0, help="total training budget (wall clock)")
-    parser.add_argument("--segment", type=float, default=None,
-                        help="longest training per invocation (minutes; default: the whole budget)")
+    parser.add_argument(
+        "--segment",
+        type=float,
+        default=None,
+        help="longest training per invocation (minutes; default: the whole budget)",
+    )
     parser.add_argument("--eval-every", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -78,7 +82,8 @@ def main() -> None:
     resume = latest if latest.is_file() else None
     spent = read_checkpoint(latest).header["wall_seconds"] / 60 if resume else 0.0
     done = (args.out / "run" / "eval.csv").is_file() and any(
-        float(r["success_rate"]) == 1.0 for r in csv.DictReader(open(args.out / "run" / "eval.csv")))
+        float(r["success_rate"]) == 1.0 for r in csv.DictReader(open(args.out / "run" / "eval.csv"))
+    )
     if not done and spent < args.minutes:
         config = TrainConfig(steps=10**9, eval_every=args.eval_every, stop_on_success=1, seed=args.seed)
         segment = args.minutes if args.segment is None else args.segment
@@ -91,11 +96,15 @@ def main() -> None:
         plot(args.out / "run" / "eval.csv", args.out / "success_vs_wallclock.png", args.minutes)
     last = rows[-1]
     print(f"{'clip':<14} {'minutes':>8} {'steps':>10} {'success':>8} {'tracked':>8} {'body err m':>10}")
-    print(f"{'walk (G1)':<14} {float(last['wall_seconds']) / 60:>8.1f} {int(last['timesteps']):>10} "
-          f"{float(last['success_rate']):>8.2f} {float(last['tracked_fraction']):>8.2f} {float(last['mean_body_error_m']):>10.3f}")
+    print(
+        f"{'walk (G1)':<14} {float(last['wall_seconds']) / 60:>8.1f} {int(last['timesteps']):>10} "
+        f"{float(last['success_rate']):>8.2f} {float(last['tracked_fraction']):>8.2f} {float(last['mean_body_error_m']):>10.3f}"
+    )
     if first is not None:
-        print(f"first success after {float(first['wall_seconds']) / 60:.1f} min ({int(first['timesteps'])} steps); "
-              f"target <= {args.minutes:g} min")
+        print(
+            f"first success after {float(first['wall_seconds']) / 60:.1f} min ({int(first['timesteps'])} steps); "
+            f"target <= {args.minutes:g} min"
+        )
     elif spent < args.minutes:
         print(f"not yet tracked after {spent:.1f} of {args.minutes:g} min: run the same command again to continue")
     else:

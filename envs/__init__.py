@@ -4,8 +4,8 @@ Importing `mimicsim.envs` registers them, so `gymnasium.make("mimicsim/PickPlace
 `gymnasium.make("mimicsim/Track-G1-v0", motions=...)` work after `import mimicsim.envs`.
 """
 
-from mimicsim.envs.registration import register_manipulation_envs
-from mimicsim.envs.tracking import register_tracking_envs
+from mimicsim.envs.manipulation.registration import register_manipulation_envs
+from mimicsim.envs.tracking.env import register_tracking_envs
 
 register_manipulation_envs()
 register_tracking_envs()

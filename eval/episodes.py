@@ -13,8 +13,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from mimicsim.envs.chunking import ActionChunking
-from mimicsim.policies.protocol import Policy, check_actions
+from mimicsim.envs.manipulation.chunking import ActionChunking
+from mimicsim.policies.manipulation.protocol import Policy, check_actions
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,13 @@ class FrameRecorder(gym.Wrapper):
 
 
 def run_episode(
-    env: ActionChunking, policy: Policy, *, task: str, index: int, seed: int, action_dim: int,
+    env: ActionChunking,
+    policy: Policy,
+    *,
+    task: str,
+    index: int,
+    seed: int,
+    action_dim: int,
 ) -> EpisodeRecord:
     """Run one episode of `policy` on `env` from `seed` until it terminates or is truncated.
 
@@ -86,6 +92,13 @@ def run_episode(
             break
     invalid = bool(info.get("invalid", False))
     return EpisodeRecord(
-        task=task, index=index, seed=seed, success=bool(info["is_success"]) and not invalid,
-        score=float(info["score"]), length=length, queries=queries, invalid=invalid, instruction=instruction,
+        task=task,
+        index=index,
+        seed=seed,
+        success=bool(info["is_success"]) and not invalid,
+        score=float(info["score"]),
+        length=length,
+        queries=queries,
+        invalid=invalid,
+        instruction=instruction,
     )

@@ -53,8 +53,14 @@ def versions(extra: Sequence[str] = ()) -> dict[str, str]:
 
     import mimicsim
 
-    found = {"mimicsim": mimicsim.__version__, "mujoco": mujoco.__version__, "python": platform.python_version(),
-             "numpy": np.__version__, "gymnasium": gymnasium.__version__, "platform": platform.platform()}
+    found = {
+        "mimicsim": mimicsim.__version__,
+        "mujoco": mujoco.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "gymnasium": gymnasium.__version__,
+        "platform": platform.platform(),
+    }
     for name in extra:
         module = sys.modules.get(name)
         if module is not None:
@@ -68,8 +74,12 @@ def video_name(record: EpisodeRecord) -> str:
 
 
 def build_eval_info(
-    records: Sequence[EpisodeRecord], *, policy: str, tasks: Mapping[str, dict[str, Any]],
-    run: dict[str, Any], videos: int,
+    records: Sequence[EpisodeRecord],
+    *,
+    policy: str,
+    tasks: Mapping[str, dict[str, Any]],
+    run: dict[str, Any],
+    videos: int,
 ) -> dict[str, Any]:
     """The content of eval_info.json.
 
@@ -125,6 +135,7 @@ def _json_safe(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ HTML
+
 
 def _png(fig: Any) -> str:
     buffer = io.BytesIO()
@@ -198,7 +209,8 @@ def render_html(info: dict[str, Any]) -> str:
     for task, t in tasks.items():
         videos = "".join(
             f'<figure><video src="{esc(v)}" controls muted loop width="320"></video>'
-            f"<figcaption>{esc(v)}</figcaption></figure>" for v in t["videos"]
+            f"<figcaption>{esc(v)}</figcaption></figure>"
+            for v in t["videos"]
         )
         records = "".join(
             f"<tr><td>{r['index']}</td><td>{r['seed']}</td><td>{'yes' if r['success'] else 'no'}</td>"
@@ -214,11 +226,16 @@ def render_html(info: dict[str, Any]) -> str:
             f"{records}</table></details>"
         )
     run = info["run"]
-    meta = "".join(f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in {
-        **{"policy": info["policy"], "created": info["created"], "rendering backend": info["rendering_backend"]},
-        **run, **info["versions"]}.items())
+    meta = "".join(
+        f"<li>{esc(k)}: {esc(str(v))}</li>"
+        for k, v in {
+            "policy": info["policy"], "created": info["created"], "rendering backend": info["rendering_backend"],
+            **run,
+            **info["versions"],
+        }.items()
+    )
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>mimicsim evaluation: {esc(info['policy'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>mimicsim evaluation: {esc(info["policy"])}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
@@ -226,11 +243,11 @@ td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }}
 .videos {{ display: flex; flex-wrap: wrap; gap: 1em; }}
 figure {{ margin: 0; }} small {{ color: #666; font-weight: normal; }}
 </style></head><body>
-<h1>mimicsim evaluation: {esc(info['policy'])}</h1>
+<h1>mimicsim evaluation: {esc(info["policy"])}</h1>
 <table><tr><th>task</th><th>episodes</th><th>successes</th><th>success rate [95 % CI]</th>
 <th>mean score [95 % CI]</th><th>mean length (steps)</th><th>invalid</th></tr>{rows}</table>
 <img alt="success rates" src="{_success_plot(tasks)}"> <img alt="score distributions" src="{_score_plot(tasks)}">
-{''.join(sections)}
+{"".join(sections)}
 <h2>Run</h2><ul>{meta}</ul>
 </body></html>
 """

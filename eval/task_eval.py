@@ -7,8 +7,8 @@ is written until every episode has finished; `eval_info.json` is written last, s
 means the run completed.
 
 A policy is named by a string:
-- "expert": each task's scripted expert from `mimicsim.policies.experts`;
-- "ws://host:port" (or wss://): a model served by `mimicsim.policies.remote.PolicyServer`;
+- "expert": each task's scripted expert from `mimicsim.policies.manipulation.experts`;
+- "ws://host:port" (or wss://): a model served by `mimicsim.policies.manipulation.remote.PolicyServer`;
 - "package.module:factory": a local callable `factory(task) -> Policy`.
 """
 
@@ -26,12 +26,12 @@ from typing import Any
 
 import gymnasium as gym
 
-from mimicsim.envs.chunking import ActionChunking
-from mimicsim.envs.registration import TASK_IDS, register_manipulation_envs
+from mimicsim.envs.manipulation.chunking import ActionChunking
+from mimicsim.envs.manipulation.registration import TASK_IDS, register_manipulation_envs
 from mimicsim.errors import ConfigError, MimicsimError
 from mimicsim.eval.episodes import EpisodeRecord, FrameRecorder, episode_seed, run_episode
 from mimicsim.eval.report import build_eval_info, video_name, write_report
-from mimicsim.policies.protocol import Policy, check_metadata
+from mimicsim.policies.manipulation.protocol import Policy, check_metadata
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,11 @@ def parse_tasks(tasks: str | Sequence[str]) -> list[str]:
 def make_policy(spec: str, task: str, *, timeout: float = 30.0) -> Policy:
     """The policy named by `spec` for `task` (see the module docstring for the forms of `spec`)."""
     if spec == "expert":
-        from mimicsim.policies.experts import make_expert
+        from mimicsim.policies.manipulation.experts import make_expert
 
         return make_expert(task)
     if spec.startswith(("ws://", "wss://")):
-        from mimicsim.policies.remote import RemotePolicy
+        from mimicsim.policies.manipulation.remote import RemotePolicy
 
         return RemotePolicy(spec, timeout=timeout)
     if ":" in spec and not spec.startswith(":"):
@@ -103,7 +103,9 @@ def make_env(env_id: str, meta: dict[str, Any], replan_steps: int, *, record: bo
     """The task environment as the policy described by `meta` needs it: only its cameras at its
     image size, rendered only at query steps (every `replan_steps`), privileged state if asked."""
     kwargs: dict[str, Any] = {
-        "cameras": tuple(meta["cameras"]), "render_every": replan_steps, "privileged": meta["privileged"],
+        "cameras": tuple(meta["cameras"]),
+        "render_every": replan_steps,
+        "privileged": meta["privileged"],
     }
     if meta["image_size"] is not None:
         kwargs["image_size"] = tuple(meta["image_size"])
@@ -232,10 +234,19 @@ def _run_ray(jobs: list[Job], settings: EvalSettings) -> Iterator[Outcome]:
 
 # ----------------------------------------------------------------------------------------- entry
 
+
 def evaluate_tasks(
-    tasks: str | Sequence[str], policy: str = "expert", episodes: int = 3, seed: int = 0,
-    out: Path | str = Path("out/eval"), *, workers: int = 1, ray: str | None = None,
-    replan_steps: int | None = None, videos: int = 2, timeout: float = 30.0,
+    tasks: str | Sequence[str],
+    policy: str = "expert",
+    episodes: int = 3,
+    seed: int = 0,
+    out: Path | str = Path("out/eval"),
+    *,
+    workers: int = 1,
+    ray: str | None = None,
+    replan_steps: int | None = None,
+    videos: int = 2,
+    timeout: float = 30.0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate `policy` for `episodes` episodes on each task and write the report into `out`.
@@ -288,10 +299,19 @@ def evaluate_tasks(
             _stop_ray()
     wall_time = time.perf_counter() - started
 
-    run_settings = {"seed": seed, "episodes_per_task": episodes, "replan_steps": replan_steps, "workers": workers,
-                    "ray": ray, "wall_time_s": wall_time}
+    run_settings = {
+        "seed": seed,
+        "episodes_per_task": episodes,
+        "replan_steps": replan_steps,
+        "workers": workers,
+        "ray": ray,
+        "wall_time_s": wall_time,
+    }
     info = build_eval_info(
-        [o.record for o in outcomes], policy=policy, run=run_settings, videos=settings.videos,
+        [o.record for o in outcomes],
+        policy=policy,
+        run=run_settings,
+        videos=settings.videos,
         tasks={task: {"env_id": TASK_IDS[task], "policy": meta} for task, meta in metadata.items()},
     )
     write_report(Path(out), info, {video_name(o.record): o.video for o in outcomes if o.video is not None})
@@ -307,6 +327,8 @@ def _policy_metadata(settings: EvalSettings, task: str) -> dict[str, Any]:
     finally:
         getattr(policy, "close", lambda: None)()
     if settings.replan_steps is not None and settings.replan_steps > meta["action_horizon"]:
-        raise ConfigError(f"--replan-steps {settings.replan_steps} exceeds the policy's action horizon "
-                          f"{meta['action_horizon']} on task {task!r}")
+        raise ConfigError(
+            f"--replan-steps {settings.replan_steps} exceeds the policy's action horizon "
+            f"{meta['action_horizon']} on task {task!r}"
+        )
     return meta

@@ -31,8 +31,8 @@ def eval_tracking(
     """
     from mimicsim.atomic import write_text_atomic
     from mimicsim.eval.tracking_metrics import format_table, summarize, tracking_metrics
-    from mimicsim.policies.refine import refine_motion
-    from mimicsim.policies.tracker_policy import load_tracker
+    from mimicsim.policies.tracking.refine import refine_motion
+    from mimicsim.policies.tracking.tracker import load_tracker
     from mimicsim.retarget import robot_motion
 
     files = _expand(motions)
@@ -43,15 +43,29 @@ def eval_tracking(
         refinement = refine_motion(reference, tracker, str(path))
         if save_physical is not None:
             robot_motion.save(refinement.motion, save_physical / f"{path.stem}_physical.npz")
-        rows.append((path.name, {**tracking_metrics(refinement.motion, reference),
-                                 "failure_frame": refinement.failure_frame, "failure_time_s": refinement.failure_time}))
+        rows.append(
+            (
+                path.name,
+                {
+                    **tracking_metrics(refinement.motion, reference),
+                    "failure_frame": refinement.failure_frame,
+                    "failure_time_s": refinement.failure_time,
+                },
+            )
+        )
     summary = summarize(m for _, m in rows)
-    report = {"schema": REPORT_SCHEMA, "policy": str(policy), "summary": summary,
-              "clips": {name: metrics for name, metrics in rows}}
+    report = {
+        "schema": REPORT_SCHEMA,
+        "policy": str(policy),
+        "summary": summary,
+        "clips": {name: metrics for name, metrics in rows},
+    }
     write_text_atomic(out, json.dumps(report, indent=2))
     print(format_table(rows))
-    print(f"success rate {summary['success_rate']:.2f} over {summary['clips']} clips; "
-          f"MPJPE {summary['mpjpe_global_mm']:.1f} mm (root-relative {summary['mpjpe_root_mm']:.1f} mm); report: {out}")
+    print(
+        f"success rate {summary['success_rate']:.2f} over {summary['clips']} clips; "
+        f"MPJPE {summary['mpjpe_global_mm']:.1f} mm (root-relative {summary['mpjpe_root_mm']:.1f} mm); report: {out}"
+    )
 
 
 def _expand(items: tuple[Path, ...]) -> list[Path]:

@@ -23,17 +23,21 @@ import mujoco
 import numpy as np
 
 from mimicsim.assets import load_robot
-from mimicsim.envs.kinematics import TrackedPoints
-from mimicsim.envs.motion_reference import resample_qpos
-from mimicsim.envs.tracking_terms import SUCCESS_BODY_ERROR
+from mimicsim.envs.tracking.kinematics import TrackedPoints
+from mimicsim.envs.tracking.reference import resample_qpos
+from mimicsim.envs.tracking.terms import SUCCESS_BODY_ERROR
 from mimicsim.errors import InputFileError
-from mimicsim.eval.retarget_quality import evaluate as physical_plausibility
+from mimicsim.retarget.quality import evaluate as physical_plausibility
 from mimicsim.retarget.robot_motion import RobotMotion
 
 COLUMNS = (
-    ("success", "success", "{}"), ("tracked_fraction", "tracked", "{:.0%}"), ("mpjpe_global_mm", "MPJPE mm", "{:.1f}"),
-    ("mpjpe_root_mm", "root-rel mm", "{:.1f}"), ("joint_error_rad", "joint rad", "{:.3f}"),
-    ("foot_slide_mm_per_frame", "slide mm/f", "{:.2f}"), ("ground_penetration_max_mm", "gnd max mm", "{:.1f}"),
+    ("success", "success", "{}"),
+    ("tracked_fraction", "tracked", "{:.0%}"),
+    ("mpjpe_global_mm", "MPJPE mm", "{:.1f}"),
+    ("mpjpe_root_mm", "root-rel mm", "{:.1f}"),
+    ("joint_error_rad", "joint rad", "{:.3f}"),
+    ("foot_slide_mm_per_frame", "slide mm/f", "{:.2f}"),
+    ("ground_penetration_max_mm", "gnd max mm", "{:.1f}"),
     ("termination", "failure", "{}"),
 )
 
@@ -56,16 +60,19 @@ def tracking_metrics(physical: RobotMotion, reference: RobotMotion) -> dict[str,
     body_error = np.linalg.norm(sim_body - ref_body, axis=-1).mean(axis=1)
     tracked_fraction = (frames - 1) / max(1, reference_frames - 1)
     termination = physical.quality.get("termination")
-    success = (termination is None and tracked_fraction >= 1.0 - 1e-9
-               and float(body_error.max()) <= SUCCESS_BODY_ERROR)
+    success = termination is None and tracked_fraction >= 1.0 - 1e-9 and float(body_error.max()) <= SUCCESS_BODY_ERROR
     plausibility, _ = physical_plausibility(physical, spec)
     return {
-        "success": bool(success), "termination": termination, "tracked_fraction": float(tracked_fraction),
-        "frames": int(frames), "fps": physical.fps,
+        "success": bool(success),
+        "termination": termination,
+        "tracked_fraction": float(tracked_fraction),
+        "frames": int(frames),
+        "fps": physical.fps,
         "mpjpe_global_mm": 1e3 * float(np.linalg.norm(sim_kp - ref_kp, axis=-1).mean()),
         "mpjpe_root_mm": 1e3 * float(np.linalg.norm(root_rel, axis=-1).mean()),
         "joint_error_rad": float(np.abs(sim_qpos[:, spec.qpos_adr] - ref_qpos[:, spec.qpos_adr]).mean()),
-        "mean_body_error_m": float(body_error.mean()), "max_body_error_m": float(body_error.max()),
+        "mean_body_error_m": float(body_error.mean()),
+        "max_body_error_m": float(body_error.max()),
         "foot_slide_mm_per_frame": plausibility["foot_slide_mm_per_frame"],
         "foot_slide_mm_per_s": plausibility["foot_slide_mm_per_frame"] * physical.fps,
         "ground_penetration_max_mm": plausibility["ground_penetration_max_mm"],
@@ -79,23 +86,33 @@ def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     rows = list(rows)
     if not rows:
         return {"clips": 0}
-    mean = {key: float(np.mean([r[key] for r in rows])) for key in
-            ("mpjpe_global_mm", "mpjpe_root_mm", "joint_error_rad", "foot_slide_mm_per_frame",
-             "ground_penetration_max_mm", "tracked_fraction")}
+    mean = {
+        key: float(np.mean([r[key] for r in rows]))
+        for key in (
+            "mpjpe_global_mm",
+            "mpjpe_root_mm",
+            "joint_error_rad",
+            "foot_slide_mm_per_frame",
+            "ground_penetration_max_mm",
+            "tracked_fraction",
+        )
+    }
     return {"clips": len(rows), "success_rate": float(np.mean([r["success"] for r in rows])), **mean}
 
 
 def format_table(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
     rows = list(rows)
     header = ["clip"] + [title for _, title, _ in COLUMNS]
-    body = [[name] + [fmt.format(m[key]) if m.get(key) is not None else "-" for key, _, fmt in COLUMNS]
-            for name, m in rows]
+    body = [
+        [name] + [fmt.format(m[key]) if m.get(key) is not None else "-" for key, _, fmt in COLUMNS] for name, m in rows
+    ]
     widths = [max(len(str(r[i])) for r in [header] + body) for i in range(len(header))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header] + body)
 
 
-def _positions(model: mujoco.MjModel, qpos: np.ndarray, sites: np.ndarray,
-               bodies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _positions(
+    model: mujoco.MjModel, qpos: np.ndarray, sites: np.ndarray, bodies: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     data = mujoco.MjData(model)
     kp, body = np.empty((len(qpos), len(sites), 3)), np.empty((len(qpos), len(bodies), 3))
     for t, row in enumerate(qpos):

@@ -66,8 +66,11 @@ def discover(directory: Path) -> list[Path]:
     """Motion files under `directory` (recursive, sorted), by extension."""
     if not directory.is_dir():
         raise ConfigError(f"{directory}: not a folder of motion files")
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in MOTION_SUFFIXES
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and p.suffix.lower() in MOTION_SUFFIXES and not p.name.startswith(".")
+    )
 
 
 def output_names(sources: list[Path], directory: Path) -> dict[str, str]:
@@ -75,8 +78,9 @@ def output_names(sources: list[Path], directory: Path) -> dict[str, str]:
     rel = [p.relative_to(directory) for p in sources]
     plain = [r.with_suffix(".npz") for r in rel]
     taken = {p: plain.count(p) for p in plain}
-    return {str(r): str(p if taken[p] == 1 else r.with_name(f"{r.stem}_{r.suffix[1:]}.npz"))
-            for r, p in zip(rel, plain)}
+    return {
+        str(r): str(p if taken[p] == 1 else r.with_name(f"{r.stem}_{r.suffix[1:]}.npz")) for r, p in zip(rel, plain)
+    }
 
 
 class Manifest:
@@ -100,19 +104,23 @@ class Manifest:
         elif row[0] != text:
             theirs = json.loads(row[0])
             diff = sorted(k for k in set(job) | set(theirs) if job.get(k) != theirs.get(k))
-            raise ConfigError(f"{self.path.parent} holds a batch run with different settings ({', '.join(diff)}); "
-                              "use another --out folder or the same settings")
+            raise ConfigError(
+                f"{self.path.parent} holds a batch run with different settings ({', '.join(diff)}); "
+                "use another --out folder or the same settings"
+            )
 
     def add(self, outputs: dict[str, str]) -> None:
         with self._transaction():
-            self.db.executemany("INSERT OR IGNORE INTO clips (source, output, status) VALUES (?, ?, 'pending')",
-                                list(outputs.items()))
+            self.db.executemany(
+                "INSERT OR IGNORE INTO clips (source, output, status) VALUES (?, ?, 'pending')", list(outputs.items())
+            )
 
     def todo(self, retry_failed: bool) -> list[tuple[str, str]]:
         states = ("pending", "failed") if retry_failed else ("pending",)
         marks = ",".join("?" * len(states))
-        return self.db.execute(f"SELECT source, output FROM clips WHERE status IN ({marks}) ORDER BY source",
-                               states).fetchall()
+        return self.db.execute(
+            f"SELECT source, output FROM clips WHERE status IN ({marks}) ORDER BY source", states
+        ).fetchall()
 
     def count(self, status: str) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM clips WHERE status = ?", (status,)).fetchone()[0])
@@ -122,15 +130,30 @@ class Manifest:
             self.db.execute(
                 "UPDATE clips SET status = ?, attempts = attempts + 1, frames = ?, seconds = ?, error = ?, "
                 "quality = ?, updated = ? WHERE source = ?",
-                ("done" if result.ok else "failed", result.frames, result.seconds, result.error or None,
-                 json.dumps(result.quality) if result.quality is not None else None, time.time(), result.source),
+                (
+                    "done" if result.ok else "failed",
+                    result.frames,
+                    result.seconds,
+                    result.error or None,
+                    json.dumps(result.quality) if result.quality is not None else None,
+                    time.time(),
+                    result.source,
+                ),
             )
 
     def records(self) -> list[dict[str, Any]]:
         """Every clip: source, output (None unless done), status, error and quality (when recorded)."""
         rows = self.db.execute("SELECT source, output, status, error, quality FROM clips ORDER BY source").fetchall()
-        return [{"source": s, "output": o if status == "done" else None, "status": status, "error": e,
-                 **({"quality": json.loads(q)} if q else {})} for s, o, status, e, q in rows]
+        return [
+            {
+                "source": s,
+                "output": o if status == "done" else None,
+                "status": status,
+                "error": e,
+                **({"quality": json.loads(q)} if q else {}),
+            }
+            for s, o, status, e, q in rows
+        ]
 
     def failures(self) -> list[tuple[str, str]]:
         return self.db.execute("SELECT source, error FROM clips WHERE status = 'failed' ORDER BY source").fetchall()
@@ -155,8 +178,8 @@ _ROBOTS: dict[str, Any] = {}
 
 def retarget_clip(source: str, output: str, directory: str, out: str, robot: str, config: dict[str, Any]) -> ClipResult:
     """Load, retarget, evaluate and save one clip; every error becomes a failed `ClipResult`."""
-    from mimicsim.eval.retarget_quality import with_quality
-    from mimicsim.retarget.formats import load_motion
+    from mimicsim.retarget.human.formats import load_motion
+    from mimicsim.retarget.quality import with_quality
     from mimicsim.retarget.retargeter import config_from_dict, retarget
     from mimicsim.retarget.robot_motion import save
 
@@ -205,8 +228,14 @@ Work = Callable[..., ClipResult]
 """A top-level (picklable) function `work(source, output, *work_args) -> ClipResult`."""
 
 
-def make_runner(work: Work, work_args: tuple[Any, ...], *, workers: int = 1, ray_address: str | None = None,
-                preload: tuple[str, ...] = ()) -> Runner:
+def make_runner(
+    work: Work,
+    work_args: tuple[Any, ...],
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    preload: tuple[str, ...] = (),
+) -> Runner:
     """Run `work` over jobs in this process (workers=1), in local worker processes, or as Ray tasks.
     `preload`: modules imported in this process before the local workers fork from it."""
     if ray_address is not None:
@@ -220,6 +249,7 @@ def _inline(work: Work, work_args: tuple[Any, ...]) -> Runner:
     def run(jobs: list[Job]) -> Iterator[ClipResult]:
         for source, output in jobs:
             yield work(source, output, *work_args)
+
     return run
 
 
@@ -242,6 +272,7 @@ def _processes(work: Work, work_args: tuple[Any, ...], workers: int, preload: tu
                         yield future.result()
                     except Exception as exc:  # the worker process died (e.g. killed); others go on
                         yield ClipResult(source, False, error=f"worker process failed: {type(exc).__name__}: {exc}")
+
     return run
 
 
@@ -272,13 +303,26 @@ def _ray(work: Work, work_args: tuple[Any, ...], address: str, workers: int) -> 
         finally:
             if started_here:
                 ray.shutdown()
+
     return run
 
 
-def process_folder(sources: list[Path], directory: Path, out: Path, job: dict[str, Any], work: Work,
-                   work_args: tuple[Any, ...], *, workers: int = 1, ray_address: str | None = None,
-                   retry_failed: bool = False, progress: bool = True, desc: str = "batch",
-                   preload: tuple[str, ...] = (), warm: Callable[[], object] | None = None) -> BatchSummary:
+def process_folder(
+    sources: list[Path],
+    directory: Path,
+    out: Path,
+    job: dict[str, Any],
+    work: Work,
+    work_args: tuple[Any, ...],
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    desc: str = "batch",
+    preload: tuple[str, ...] = (),
+    warm: Callable[[], object] | None = None,
+) -> BatchSummary:
     """The bookkeeping every folder job shares (`retarget-batch`, `refine-batch`): claim `out` for
     `job` in its manifest, run `work` (see `make_runner`) on each source not yet done, record each
     result as it arrives, and show progress.
@@ -318,8 +362,17 @@ def process_folder(sources: list[Path], directory: Path, out: Path, job: dict[st
         manifest.close()
 
 
-def run_batch(directory: Path, out: Path, robot: str, config: dict[str, Any] | None = None, *, workers: int = 1,
-              ray_address: str | None = None, retry_failed: bool = False, progress: bool = True) -> BatchSummary:
+def run_batch(
+    directory: Path,
+    out: Path,
+    robot: str,
+    config: dict[str, Any] | None = None,
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> BatchSummary:
     """Retarget every motion under `directory` into `out` (see the module docstring).
 
     Args:
@@ -334,7 +387,17 @@ def run_batch(directory: Path, out: Path, robot: str, config: dict[str, Any] | N
     config = dict(config or {})
     directory, out = directory.resolve(), out.resolve()
     return process_folder(
-        discover(directory), directory, out, {"robot": robot, "config": config, "source": str(directory)},
-        retarget_clip, (str(directory), str(out), robot, config), workers=workers, ray_address=ray_address,
-        retry_failed=retry_failed, progress=progress, desc=f"retarget {robot}", warm=lambda: _robot(robot),
-        preload=("mimicsim.retarget.retargeter", "mimicsim.eval.retarget_quality", "mimicsim.retarget.formats"))
+        discover(directory),
+        directory,
+        out,
+        {"robot": robot, "config": config, "source": str(directory)},
+        retarget_clip,
+        (str(directory), str(out), robot, config),
+        workers=workers,
+        ray_address=ray_address,
+        retry_failed=retry_failed,
+        progress=progress,
+        desc=f"retarget {robot}",
+        warm=lambda: _robot(robot),
+        preload=("mimicsim.retarget.retargeter", "mimicsim.retarget.quality", "mimicsim.retarget.human.formats"),
+    )

@@ -23,11 +23,14 @@ def yaw_pitch_frame(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
     """(T, 3, 3) rotations Rz(yaw) @ Ry(pitch); positive pitch tips the x axis down."""
     cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
     zero = np.zeros_like(yaw)
-    return np.stack([
-        np.stack([cy * cp, -sy, cy * sp], axis=-1),
-        np.stack([sy * cp, cy, sy * sp], axis=-1),
-        np.stack([-sp, zero, cp], axis=-1),
-    ], axis=-2)
+    return np.stack(
+        [
+            np.stack([cy * cp, -sy, cy * sp], axis=-1),
+            np.stack([sy * cp, cy, sy * sp], axis=-1),
+            np.stack([-sp, zero, cp], axis=-1),
+        ],
+        axis=-2,
+    )
 
 
 def heading(frames: np.ndarray) -> np.ndarray:
@@ -41,8 +44,9 @@ def foot_direction(ankle: np.ndarray, toe: np.ndarray) -> tuple[np.ndarray, np.n
     return np.arctan2(d[..., 1], d[..., 0]), np.arctan2(d[..., 2], np.linalg.norm(d[..., :2], axis=-1))
 
 
-def foot_frames(ankle: np.ndarray, toe: np.ndarray, flat_elevation: float, body_yaw: np.ndarray,
-                max_turn: float) -> np.ndarray:
+def foot_frames(
+    ankle: np.ndarray, toe: np.ndarray, flat_elevation: float, body_yaw: np.ndarray, max_turn: float
+) -> np.ndarray:
     """(T, 3, 3) foot orientations: yaw of the foot (within `max_turn` of `body_yaw`), pitch
     relative to its flat-on-the-floor elevation (a human's toe joint sits lower than its ankle
     even when the foot is flat)."""

@@ -24,8 +24,12 @@ import numpy as np
 
 from mimicsim.assets import RobotSpec
 
-_LIMB_KEYPOINTS = {"left_arm": "left_shoulder", "right_arm": "right_shoulder",
-                   "left_leg": "left_hip", "right_leg": "right_hip"}
+_LIMB_KEYPOINTS = {
+    "left_arm": "left_shoulder",
+    "right_arm": "right_shoulder",
+    "left_leg": "left_hip",
+    "right_leg": "right_hip",
+}
 _MIN_TREE_DISTANCE = 3
 """Bodies fewer joints apart than this along their ancestry never count as colliding."""
 _REST_CLEARANCE = 0.01
@@ -72,7 +76,7 @@ def _allowed_pairs(spec: RobotSpec, geoms: list[int], floor: int) -> np.ndarray:
     allowed = np.zeros((model.ngeom, model.ngeom), dtype=bool)
     allowed[floor, geoms] = allowed[geoms, floor] = True
     for i, g1 in enumerate(geoms):
-        for g2 in geoms[i + 1:]:
+        for g2 in geoms[i + 1 :]:
             b1, b2 = model.geom_bodyid[g1], model.geom_bodyid[g2]
             if group_of[b1] == group_of[b2] or _tree_distance(model, b1, b2) < _MIN_TREE_DISTANCE:
                 continue
@@ -167,8 +171,11 @@ class ContactQuery:
         geom = con.geom[:n]
         keep = self.allowed[geom[:, 0], geom[:, 1]]
         return Contacts(
-            geom1=geom[keep, 0], geom2=geom[keep, 1], dist=con.dist[:n][keep].copy(),
-            normal=con.frame[:n, :3][keep].copy(), pos=con.pos[:n][keep].copy(),
+            geom1=geom[keep, 0],
+            geom2=geom[keep, 1],
+            dist=con.dist[:n][keep].copy(),
+            normal=con.frame[:n, :3][keep].copy(),
+            pos=con.pos[:n][keep].copy(),
         )
 
     def is_floor(self, contacts: Contacts) -> np.ndarray:
@@ -219,8 +226,9 @@ class CollisionAvoidance(mink.Limit):
         rows = self._normal_jacobian(data, geoms, points, sign * np.concatenate([contacts.normal] * 2))
         return rows[:n] + rows[n:], self.gain * (contacts.dist - d_min)
 
-    def _normal_jacobian(self, data: mujoco.MjData, geoms: np.ndarray, points: np.ndarray,
-                         normals: np.ndarray) -> np.ndarray:
+    def _normal_jacobian(
+        self, data: mujoco.MjData, geoms: np.ndarray, points: np.ndarray, normals: np.ndarray
+    ) -> np.ndarray:
         """Rows n . J(p) for points p fixed to the geoms' bodies (zero for the world).
 
         One body Jacobian per distinct body, then v_p = v_b + w x (p - x_b) gives every point, so
@@ -235,9 +243,12 @@ class CollisionAvoidance(mink.Limit):
             if body > 0:
                 mujoco.mj_jacBody(model, data, jacp[k], jacr[k], body)
         r = points - data.xpos[bodies]
-        lever = np.stack([  # r x n, written out: np.cross costs more than the rest together
-            r[:, 1] * normals[:, 2] - r[:, 2] * normals[:, 1],
-            r[:, 2] * normals[:, 0] - r[:, 0] * normals[:, 2],
-            r[:, 0] * normals[:, 1] - r[:, 1] * normals[:, 0],
-        ], axis=1)
+        lever = np.stack(
+            [  # r x n, written out: np.cross costs more than the rest together
+                r[:, 1] * normals[:, 2] - r[:, 2] * normals[:, 1],
+                r[:, 2] * normals[:, 0] - r[:, 0] * normals[:, 2],
+                r[:, 0] * normals[:, 1] - r[:, 1] * normals[:, 0],
+            ],
+            axis=1,
+        )
         return np.einsum("ci,civ->cv", normals, jacp[index]) + np.einsum("ci,civ->cv", lever, jacr[index])

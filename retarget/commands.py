@@ -1,106 +1,112 @@
-"""CLI verbs about human motion files: `mimicsim motion info FILE`, `mimicsim motion render FILE`."""
+"""CLI verbs of the optimisation retargeter: `retarget`, `retarget-batch`, `retarget-eval`."""
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import asdict, dataclass
+import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
 
-from mimicsim.retarget.formats import load_motion
-from mimicsim.retarget.human_motion import HumanMotion
-from mimicsim.retarget.normalize import floor_height, normalize
+from mimicsim.retarget.retargeter import RetargetConfig, config_to_dict
 
 
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read the file (all optional: the format and its conventions are detected)."""
-
-    format: Literal["humanml3d", "rep272", "joints", "mdm", "bvh", "npz"] | None = None
-    """File format; detected from the extension and array shape when omitted. mdm must be asked for
-    (it unpickles the file: trusted files only)."""
-    fps: float | None = None
-    """Frame rate of .npy files (default 20 for HumanML3D-family, 30 for 272-dim)."""
-    mean: Path | None = None
-    """Mean.npy the features were normalised with (263/272-dim features)."""
-    std: Path | None = None
-    """Std.npy the features were normalised with."""
-    up: str | None = None
-    """The file's up axis (x, y, z, -y, ... or auto)."""
-    units: str | None = None
-    """m, cm, mm, cmu, in, or metres per unit (BVH default: detected)."""
-    mapping: Path | None = None
-    """JSON joint mapping onto the 22 SMPL joints, for unknown skeletons."""
-    sample: int | None = None
-    """Sample index in MDM results / (N, 22, 3, T) batches."""
-
-    def load(self, path: Path) -> HumanMotion:
-        """The motion; loader warnings stay in `source.details["warning"]` (shown by `info`)."""
-        options = {k: v for k, v in asdict(self).items() if v is not None and k != "format"}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return load_motion(path, self.format, **options)
-
-
-Options = Annotated[ReadOptions, tyro.conf.OmitArgPrefixes]
-
-
-def _percent(fraction: float) -> str:
-    return f"{100 * fraction:.0f} %"
-
-
-def info(file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOptions()) -> None:
-    """Describe a human motion file: format, frames, fps, duration, height, contacts and plausibility.
+def retarget(
+    motion: Annotated[Path, tyro.conf.Positional],
+    robot: str = "g1",
+    out: Path | None = None,
+    video: Path | None = None,
+    format: str | None = None,
+    config: RetargetConfig = RetargetConfig(),
+) -> None:
+    """Retarget a human motion file onto a robot; write a RobotMotion npz with its quality report.
 
     Args:
-        file: The motion file (.npy, .bvh, .npz).
+        motion: Human motion file (.npy HumanML3D / 272 / joints, .bvh, .npz).
+        robot: g1, h1 or h1_2.
+        out: Output npz (default: <motion>_<robot>.npz in the current folder).
+        video: Also write an MP4 of the robot beside the source skeleton.
+        format: Force the input format (see `mimicsim motion info`).
+        config: Retargeting settings.
     """
-    from mimicsim.eval.human_plausibility import human_plausibility  # CLI glue may reach up a layer
+    from mimicsim.assets import load_robot
+    from mimicsim.retarget import retargeter
+    from mimicsim.retarget.human.formats import load_motion
+    from mimicsim.retarget.quality import format_table, with_quality
+    from mimicsim.retarget.robot_motion import save
 
-    motion = read.load(file)
-    floor = floor_height(motion.positions, motion.joint_names)
-    ready = normalize(motion)
-    v = human_plausibility(ready)
-    left, right = ready.contacts.mean(axis=0)
-    details = "".join(f" · {k} {value}" for k, value in motion.source.details.items() if k != "warning")
-    lifted = " (normalised to 0 below)" if abs(floor) >= 0.005 else ""
-    metrics = (f"penetration {1000 * v.penetration:.0f} mm · lowest foot {100 * v.lowest_foot:.1f} cm · "
-               f"airborne {v.airborne:.2f} s · skate ratio {v.skate_ratio:.2f} · "
-               f"contact speed {v.contact_speed:.2f} m/s · jerk {v.jerk_mean:.0f} m/s³")
-    lines = [
-        ("file", str(file)),
-        ("format", motion.source.format + details),
-        ("frames", f"{motion.num_frames} at {motion.fps:g} fps = {motion.duration:.2f} s"),
-        ("height", f"{motion.height:.2f} m (standing, estimated from bone lengths)"),
-        ("floor", f"lowest foot at {floor:+.3f} m in the file{lifted}"),
-        ("contacts", f"left foot {_percent(left)} · right foot {_percent(right)} of frames"),
-        ("metrics", metrics),
-        ("plausible", "yes" if v.plausible else "no: " + "; ".join(v.failures)),
-    ]
-    if "warning" in motion.source.details:
-        lines.append(("WARNING", motion.source.details["warning"]))
-    for key, value in lines:
-        print(f"{key:<10} {value}")
+    spec = load_robot(robot)
+    human = load_motion(motion, format)
+    result = with_quality(retargeter.retarget(human, spec, config), spec)
+    out = out if out is not None else Path(f"{motion.stem}_{spec.name}.npz")
+    save(result, out)
+    print(format_table([(f"{motion.name} -> {spec.name}", result.quality)]))
+    print(f"wrote {out} ({result.num_frames} frames at {result.fps:g} fps)")
+    if video is not None:
+        from mimicsim.retarget.human.normalize import normalize
+        from mimicsim.retarget.video import render_side_by_side
+
+        render_side_by_side(result, normalize(human, fps=config.fps, contacts=False), spec, video)
+        print(f"wrote {video}")
 
 
-def render(file: Annotated[Path, tyro.conf.Positional], out: Path = Path("motion.mp4"), read: Options = ReadOptions(),
-           width: int = 640, height: int = 480, video_fps: float | None = None, raw: bool = False) -> None:
-    """Render a human motion file headless to an MP4: the skeleton on a checker floor, camera following.
+def retarget_batch(
+    directory: Annotated[Path, tyro.conf.Positional],
+    robot: str = "g1",
+    out: Path = Path("retargeted"),
+    workers: int = 1,
+    ray: str | None = None,
+    retry_failed: bool = False,
+    config: RetargetConfig = RetargetConfig(),
+) -> None:
+    """Retarget every motion file under a folder; resumable (kill it, rerun it: each clip once).
 
     Args:
-        file: The motion file (.npy, .bvh, .npz).
-        out: MP4 file to write.
-        width: Video width in pixels.
-        height: Video height in pixels.
-        video_fps: Video frame rate (default: the motion's, at most 30).
-        raw: Show the file as it is, without putting the feet on the floor.
+        directory: Folder searched recursively for .npy, .npz and .bvh motions.
+        robot: g1, h1 or h1_2.
+        out: Output folder: one npz per clip and manifest.sqlite.
+        workers: Local worker processes (or CPUs of a local Ray cluster with --ray local).
+        ray: Run on Ray: "auto" (running cluster), "ray://host:port", or "local" (start one here).
+        retry_failed: Also retry clips that failed in an earlier run.
+        config: Retargeting settings (must match an earlier run into the same folder).
     """
-    from mimicsim.retarget.skeleton_view import render_skeleton_video
+    from mimicsim.retarget.batch import run_batch
 
-    motion = read.load(file)
-    if not raw:
-        motion = normalize(motion, contacts=False)
-    render_skeleton_video(motion, out, width=width, height=height, fps=video_fps)
-    print(f"wrote {out} ({motion.duration:.1f} s)")
+    summary = run_batch(
+        directory, out, robot, config_to_dict(config), workers=workers, ray_address=ray, retry_failed=retry_failed
+    )
+    rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+    print(
+        f"{summary.done} retargeted, {summary.failed} failed, {summary.skipped} already done "
+        f"({summary.frames} frames in {summary.seconds:.1f} s, {rate:.0f} frames/s); outputs in {out}"
+    )
+    if summary.failures:
+        print(f"{len(summary.failures)} clips failed (in this or an earlier run; --retry-failed retries them):")
+    for source, error in summary.failures:
+        print(f"  {source}: {error}")
+
+
+def retarget_eval(file: Annotated[Path, tyro.conf.Positional], json_out: bool = False) -> None:
+    """Measure a retargeted motion: keypoint error, ground penetration, foot slide, self-collision,
+    joint limit and speed violations, jerk.
+
+    Args:
+        file: RobotMotion npz.
+        json_out: Print the full report as JSON instead of a table.
+    """
+    from mimicsim.retarget.quality import evaluate_file, format_table
+
+    summary = evaluate_file(file)
+    if json_out:
+        print(json.dumps(summary, indent=2))
+        return
+    print(format_table([(file.name, summary)]))
+    per_joint = summary.get("keypoint_error_by_joint_mm")
+    if per_joint:
+        print("keypoint error by joint (mm): " + ", ".join(f"{k} {v:.0f}" for k, v in per_joint.items()))
+    for kind in ("ground", "self"):
+        if summary[f"{kind}_penetration_deepest"]:
+            print(
+                f"deepest {kind} penetration: {summary[f'{kind}_penetration_max_mm']:.1f} mm, "
+                f"{summary[f'{kind}_penetration_deepest']}"
+            )

@@ -32,8 +32,9 @@ def contact_phases(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
 
 
-def ground_offsets(targets: KeypointTargets, contacts: np.ndarray, rest: RobotRest, fps: float,
-                   smoothing_seconds: float = 0.1) -> np.ndarray:
+def ground_offsets(
+    targets: KeypointTargets, contacts: np.ndarray, rest: RobotRest, fps: float, smoothing_seconds: float = 0.1
+) -> np.ndarray:
     """(T,) vertical shift that puts contact ankles at the robot's standing ankle height."""
     ankles = [targets.index(a) for a, _ in FEET]
     rest_z = np.array([rest.positions[rest.index(a), 2] for a, _ in FEET])
@@ -48,8 +49,9 @@ def ground_offsets(targets: KeypointTargets, contacts: np.ndarray, rest: RobotRe
     return gaussian_filter1d(shift, smoothing_seconds * fps, mode="nearest") if smoothing_seconds > 0 else shift
 
 
-def place_on_ground(targets: KeypointTargets, contacts: np.ndarray, rest: RobotRest, fps: float,
-                    smoothing_seconds: float = 0.1) -> KeypointTargets:
+def place_on_ground(
+    targets: KeypointTargets, contacts: np.ndarray, rest: RobotRest, fps: float, smoothing_seconds: float = 0.1
+) -> KeypointTargets:
     """Shift every keypoint by the ground offset; no ankle target stays below its standing height."""
     pos = targets.positions.copy()
     pos[:, :, 2] += ground_offsets(targets, contacts, rest, fps, smoothing_seconds)[:, None]
@@ -59,8 +61,14 @@ def place_on_ground(targets: KeypointTargets, contacts: np.ndarray, rest: RobotR
     return replace(targets, positions=pos)
 
 
-def split_sliding_contacts(targets: KeypointTargets, contacts: np.ndarray, fps: float, max_drift: float = 0.05,
-                           step_seconds: float = 0.1, step_height: float = 0.03) -> tuple[KeypointTargets, np.ndarray]:
+def split_sliding_contacts(
+    targets: KeypointTargets,
+    contacts: np.ndarray,
+    fps: float,
+    max_drift: float = 0.05,
+    step_seconds: float = 0.1,
+    step_height: float = 0.03,
+) -> tuple[KeypointTargets, np.ndarray]:
     """Turn a source foot that slides while "in contact" (shuffling, pivoting, estimator noise)
     into short re-steps: when the foot target drifts `max_drift` (m) from where its contact began,
     the contact pauses for `step_seconds` while the foot lifts `step_height` (m) and moves, then a
@@ -76,8 +84,8 @@ def split_sliding_contacts(targets: KeypointTargets, contacts: np.ndarray, fps: 
             frame = start
             while frame < stop:
                 if np.linalg.norm(pos[frame, a, :2] - anchor) > max_drift and stop - frame > gap:
-                    contacts[frame:frame + gap, side] = False
-                    pos[frame:frame + gap, [a, t], 2] += lift[:, None]
+                    contacts[frame : frame + gap, side] = False
+                    pos[frame : frame + gap, [a, t], 2] += lift[:, None]
                     frame += gap
                     anchor = pos[frame, a, :2]
                 frame += 1
@@ -95,8 +103,9 @@ class PinnedFoot:
     """Where the sole site stays (on the floor, under the pinned ankle at the pinned heading)."""
 
 
-def pin_contacts(targets: KeypointTargets, contacts: np.ndarray, rest: RobotRest, fps: float,
-                 blend_seconds: float = 0.15) -> tuple[KeypointTargets, list[PinnedFoot]]:
+def pin_contacts(
+    targets: KeypointTargets, contacts: np.ndarray, rest: RobotRest, fps: float, blend_seconds: float = 0.15
+) -> tuple[KeypointTargets, list[PinnedFoot]]:
     """Targets with every contact phase's foot pose fixed (flat, on the floor) and the swing
     targets next to it blended in; plus the phases, for the solver's stance constraints."""
     pos = targets.positions.copy()

@@ -128,8 +128,14 @@ class SolveStats:
 class KeypointIK:
     """Solves `FrameGoal`s one frame after another for one robot."""
 
-    def __init__(self, spec: RobotSpec, sites: list[str], bodies: list[int], stance_sites: list[str],
-                 settings: IKSettings = IKSettings()):
+    def __init__(
+        self,
+        spec: RobotSpec,
+        sites: list[str],
+        bodies: list[int],
+        stance_sites: list[str],
+        settings: IKSettings = IKSettings(),
+    ):
         """`sites`: keypoint sites in goal order; `bodies`: body ids with orientation targets;
         `stance_sites`: for each oriented body that can be a stance foot, its sole site (same
         order as `bodies`, "" for bodies that are never pinned)."""
@@ -139,8 +145,12 @@ class KeypointIK:
         model = self.query.model
         self.model = model
         self.configuration = mink.Configuration(model, spec.default_qpos.copy())
-        self.limit = CollisionAvoidance(self.query, min_self=settings.self_clearance,
-                                        min_floor=settings.floor_clearance, gain=settings.collision_gain)
+        self.limit = CollisionAvoidance(
+            self.query,
+            min_self=settings.self_clearance,
+            min_floor=settings.floor_clearance,
+            gain=settings.collision_gain,
+        )
         self.sites = np.array([model.site(s).id for s in sites])
         self.bodies = np.array(bodies, dtype=int)
         self.stance_sites = [model.site(s).id if s else -1 for s in stance_sites]
@@ -153,8 +163,9 @@ class KeypointIK:
         self.dofs = spec.qvel_adr
         self.qadr = spec.qpos_adr
         self.lower, self.upper = spec.lower, spec.upper
-        self.speed = (np.full(spec.dof, settings.joint_speed) if settings.joint_speed is not None
-                      else spec.velocity_limit.copy())
+        self.speed = (
+            np.full(spec.dof, settings.joint_speed) if settings.joint_speed is not None else spec.velocity_limit.copy()
+        )
         nv = model.nv
         self._jac = np.zeros((3 * (len(self.sites) + len(self.bodies)), nv))
         self._jac3 = np.zeros((3, nv))
@@ -178,8 +189,9 @@ class KeypointIK:
             self.guide_target[joints] = target
             self.guide_weights[joints] = self.settings.guide_weight
 
-    def solve(self, goal: FrameGoal, dt: float | None, iterations: int | None = None,
-              prior: np.ndarray | None = None) -> np.ndarray:
+    def solve(
+        self, goal: FrameGoal, dt: float | None, iterations: int | None = None, prior: np.ndarray | None = None
+    ) -> np.ndarray:
         """Move to the goal; `dt` (s) since the previous frame bounds joint speeds (None: unbounded).
         `prior`: joint positions to stay near (weight `settings.prior_weight`), e.g. a smoothed
         trajectory being made to satisfy the constraints again."""
@@ -220,10 +232,10 @@ class KeypointIK:
         jac = self._jac
         k = len(self.sites)
         for i, site in enumerate(self.sites):
-            mujoco.mj_jacSite(model, data, jac[3 * i:3 * i + 3], None, site)
+            mujoco.mj_jacSite(model, data, jac[3 * i : 3 * i + 3], None, site)
         errors = [(goal.positions - data.site_xpos[self.sites]).ravel()]
         for i, body in enumerate(self.bodies):
-            mujoco.mj_jacBody(model, data, None, jac[3 * (k + i):3 * (k + i) + 3], body)
+            mujoco.mj_jacBody(model, data, None, jac[3 * (k + i) : 3 * (k + i) + 3], body)
             errors.append(self._rotation_error(goal.orientations[i], body))
         sqrt_w = np.sqrt(np.repeat(np.concatenate([goal.position_weights, goal.orientation_weights]), 3))
         W = sqrt_w[:, None] * jac
@@ -297,8 +309,17 @@ class KeypointIK:
             f -= (w * foot.e) @ foot.J
         return H, f
 
-    def _solve_qp(self, H: np.ndarray, f: np.ndarray, stance: list[_Stance], A: np.ndarray, bu: np.ndarray,
-                  bl: np.ndarray, sense: np.ndarray, n_inequalities: int) -> np.ndarray | None:
+    def _solve_qp(
+        self,
+        H: np.ndarray,
+        f: np.ndarray,
+        stance: list[_Stance],
+        A: np.ndarray,
+        bu: np.ndarray,
+        bl: np.ndarray,
+        sense: np.ndarray,
+        n_inequalities: int,
+    ) -> np.ndarray | None:
         """daqp with the held feet as equalities. When that is infeasible, the feet's places
         become heavy tasks instead (a slip is better than a collision); when even that fails,
         the collision rows become soft constraints."""
@@ -315,7 +336,7 @@ class KeypointIK:
         if exitflag >= 0:
             self.stats.relaxed_stance += 1
             return dq
-        sense[self.model.nv:] |= _SOFT
+        sense[self.model.nv :] |= _SOFT
         dq, _, exitflag, _ = daqp.solve(H, f, A, bu, bl, sense)
         if exitflag >= 0:
             self.stats.relaxed_all += 1

@@ -17,21 +17,41 @@ import numpy as np
 from mimicsim.assets import RobotSpec, load_robot
 from mimicsim.errors import ConfigError
 from mimicsim.retarget.branches import BranchRecovery, limbs
-from mimicsim.retarget.feet import (FOOT_SEGMENTS, PinnedFoot, pin_contacts, place_on_ground,
-                                    split_sliding_contacts)
-from mimicsim.retarget.human_motion import HumanMotion
+from mimicsim.retarget.feet import FOOT_SEGMENTS, PinnedFoot, pin_contacts, place_on_ground, split_sliding_contacts
+from mimicsim.retarget.human.motion import HumanMotion
+from mimicsim.retarget.human.normalize import normalize
 from mimicsim.retarget.ik import FrameGoal, IKSettings, KeypointIK
-from mimicsim.retarget.normalize import normalize
 from mimicsim.retarget.robot_motion import RobotMotion, from_qpos
-from mimicsim.retarget.scaling import (SEGMENTS, KeypointTargets, RobotRest, Scales, derive_scales, robot_rest,
-                                       scale_motion, segment_body_targets)
+from mimicsim.retarget.scaling import (
+    SEGMENTS,
+    KeypointTargets,
+    RobotRest,
+    Scales,
+    derive_scales,
+    robot_rest,
+    scale_motion,
+    segment_body_targets,
+)
 from mimicsim.retarget.smoothing import smooth_qpos
 
 DEFAULT_POSITION_WEIGHTS: dict[str, float] = {
-    "pelvis": 10.0, "spine3": 3.0, "head": 1.0, "left_hip": 3.0, "right_hip": 3.0, "left_knee": 3.0,
-    "right_knee": 3.0, "left_ankle": 10.0, "right_ankle": 10.0, "left_foot": 5.0, "right_foot": 5.0,
-    "left_shoulder": 3.0, "right_shoulder": 3.0, "left_elbow": 3.0, "right_elbow": 3.0,
-    "left_wrist": 5.0, "right_wrist": 5.0,
+    "pelvis": 10.0,
+    "spine3": 3.0,
+    "head": 1.0,
+    "left_hip": 3.0,
+    "right_hip": 3.0,
+    "left_knee": 3.0,
+    "right_knee": 3.0,
+    "left_ankle": 10.0,
+    "right_ankle": 10.0,
+    "left_foot": 5.0,
+    "right_foot": 5.0,
+    "left_shoulder": 3.0,
+    "right_shoulder": 3.0,
+    "left_elbow": 3.0,
+    "right_elbow": 3.0,
+    "left_wrist": 5.0,
+    "right_wrist": 5.0,
 }
 DEFAULT_ORIENTATION_WEIGHTS: dict[str, float] = {"pelvis": 0.5, "torso": 0.5, "left_foot": 0.05, "right_foot": 0.05}
 
@@ -116,10 +136,16 @@ def retarget(motion: HumanMotion, robot: str | RobotSpec, config: RetargetConfig
         # Smooth, then solve again staying near the smoothed joints: the second pass restores
         # what smoothing alone breaks (pinned feet, floor and self clearance).
         qpos = solve(p, config, prior=smooth_qpos(spec, qpos, config.smoothing * p.motion.fps))
-    source = {**p.motion.source.to_dict(), "retarget": {
-        "scale_root": p.scales.root, "scale_bones": p.scales.bone, "fps": p.motion.fps,
-        "contact_phases": len(p.pins), "smoothing_s": config.smoothing,
-    }}
+    source = {
+        **p.motion.source.to_dict(),
+        "retarget": {
+            "scale_root": p.scales.root,
+            "scale_bones": p.scales.bone,
+            "fps": p.motion.fps,
+            "contact_phases": len(p.pins),
+            "smoothing_s": config.smoothing,
+        },
+    }
     out = from_qpos(spec, qpos, p.motion.fps, p.contacts, source=source)
     return replace(out, keypoint_names=p.targets.names, keypoint_targets=p.targets.positions.astype(np.float32))
 
@@ -140,7 +166,7 @@ def solve(p: Plan, config: RetargetConfig, prior: np.ndarray | None = None) -> n
     stance: dict[int, list[tuple[int, np.ndarray]]] = {}
     for pin in p.pins:
         foot = SEGMENTS.index(FOOT_SEGMENTS[pin.side])
-        rot_w[pin.start:pin.stop, foot] = config.stance_heading_weight
+        rot_w[pin.start : pin.stop, foot] = config.stance_heading_weight
         for t in range(pin.start, pin.stop):
             stance.setdefault(t, []).append((foot, pin.sole))
 

@@ -27,13 +27,13 @@ class RobotMotion:
     fps: float
     joint_names: tuple[str, ...]
     body_names: tuple[str, ...]
-    root_pos: np.ndarray          # (T, 3) m, world frame, z-up
-    root_quat_wxyz: np.ndarray    # (T, 4)
-    joint_pos: np.ndarray         # (T, n) rad, in joint_names order
-    joint_vel: np.ndarray         # (T, n) rad/s
-    body_pos: np.ndarray          # (T, B, 3)
-    body_quat_wxyz: np.ndarray    # (T, B, 4)
-    contacts: np.ndarray          # (T, 2) bool: left, right foot
+    root_pos: np.ndarray  # (T, 3) m, world frame, z-up
+    root_quat_wxyz: np.ndarray  # (T, 4)
+    joint_pos: np.ndarray  # (T, n) rad, in joint_names order
+    joint_vel: np.ndarray  # (T, n) rad/s
+    body_pos: np.ndarray  # (T, B, 3)
+    body_quat_wxyz: np.ndarray  # (T, B, 4)
+    contacts: np.ndarray  # (T, 2) bool: left, right foot
     kind: Kind = "kinematic"
     source: dict[str, Any] = field(default_factory=dict)
     quality: dict[str, Any] = field(default_factory=dict)
@@ -61,7 +61,12 @@ class RobotMotion:
 
 
 def from_qpos(
-    spec: RobotSpec, qpos: np.ndarray, fps: float, contacts: np.ndarray, *, kind: Kind = "kinematic",
+    spec: RobotSpec,
+    qpos: np.ndarray,
+    fps: float,
+    contacts: np.ndarray,
+    *,
+    kind: Kind = "kinematic",
     source: dict[str, Any] | None = None,
 ) -> RobotMotion:
     """Build a RobotMotion from full-qpos rows: body poses by forward kinematics, joint velocities
@@ -79,11 +84,19 @@ def from_qpos(
     joint_pos = qpos[:, spec.qpos_adr]
     joint_vel = np.gradient(joint_pos, 1.0 / fps, axis=0) if len(qpos) > 1 else np.zeros_like(joint_pos)
     return RobotMotion(
-        robot=spec.name, fps=float(fps), joint_names=spec.joint_names,
+        robot=spec.name,
+        fps=float(fps),
+        joint_names=spec.joint_names,
         body_names=tuple(model.body(i).name for i in body_ids),
-        root_pos=qpos[:, :3].copy(), root_quat_wxyz=qpos[:, 3:7].copy(), joint_pos=joint_pos,
-        joint_vel=joint_vel, body_pos=body_pos, body_quat_wxyz=body_quat,
-        contacts=np.asarray(contacts, dtype=bool), kind=kind, source=source or {},
+        root_pos=qpos[:, :3].copy(),
+        root_quat_wxyz=qpos[:, 3:7].copy(),
+        joint_pos=joint_pos,
+        joint_vel=joint_vel,
+        body_pos=body_pos,
+        body_quat_wxyz=body_quat,
+        contacts=np.asarray(contacts, dtype=bool),
+        kind=kind,
+        source=source or {},
     )
 
 
@@ -94,15 +107,19 @@ def save(motion: RobotMotion, path: str | Path) -> Path:
     if motion.keypoint_targets is not None:
         arrays["keypoint_names"] = np.array(motion.keypoint_names, dtype=np.str_)
         arrays["keypoint_targets"] = motion.keypoint_targets
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(
-                fh, schema=np.str_(SCHEMA), robot=np.str_(motion.robot), fps=np.float64(motion.fps),
-                kind=np.str_(motion.kind), joint_names=np.array(motion.joint_names, dtype=np.str_),
-                body_names=np.array(motion.body_names, dtype=np.str_),
-                source=np.str_(json.dumps(motion.source)), quality=np.str_(json.dumps(motion.quality)),
-                **arrays,
-            )
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            schema=np.str_(SCHEMA),
+            robot=np.str_(motion.robot),
+            fps=np.float64(motion.fps),
+            kind=np.str_(motion.kind),
+            joint_names=np.array(motion.joint_names, dtype=np.str_),
+            body_names=np.array(motion.body_names, dtype=np.str_),
+            source=np.str_(json.dumps(motion.source)),
+            quality=np.str_(json.dumps(motion.quality)),
+            **arrays,
+        )
     return Path(path)
 
 
@@ -122,11 +139,14 @@ def load(path: str | Path) -> RobotMotion:
     if missing:
         raise InputFileError(path, f"missing arrays: {', '.join(missing)}")
     motion = RobotMotion(
-        robot=str(files["robot"]), fps=float(files["fps"]), kind=str(files["kind"]),  # type: ignore[arg-type]
+        robot=str(files["robot"]),
+        fps=float(files["fps"]),
+        kind=str(files["kind"]),  # type: ignore[arg-type]
         joint_names=tuple(str(n) for n in files["joint_names"]),
         body_names=tuple(str(n) for n in files["body_names"]),
-        source=json.loads(str(files["source"])), quality=json.loads(str(files["quality"])),
-        frame_metrics={k[len("metric__"):]: v for k, v in files.items() if k.startswith("metric__")},
+        source=json.loads(str(files["source"])),
+        quality=json.loads(str(files["quality"])),
+        frame_metrics={k[len("metric__") :]: v for k, v in files.items() if k.startswith("metric__")},
         keypoint_names=tuple(str(n) for n in files.get("keypoint_names", ())),
         keypoint_targets=files.get("keypoint_targets"),
         **{k: files[k] for k in _ARRAYS},
@@ -138,15 +158,21 @@ def load(path: str | Path) -> RobotMotion:
 def _check_shapes(m: RobotMotion, path: Path) -> None:
     t, n, b = m.num_frames, len(m.joint_names), len(m.body_names)
     expected = {
-        "root_pos": (t, 3), "root_quat_wxyz": (t, 4), "joint_pos": (t, n), "joint_vel": (t, n),
-        "body_pos": (t, b, 3), "body_quat_wxyz": (t, b, 4), "contacts": (t, 2),
+        "root_pos": (t, 3),
+        "root_quat_wxyz": (t, 4),
+        "joint_pos": (t, n),
+        "joint_vel": (t, n),
+        "body_pos": (t, b, 3),
+        "body_quat_wxyz": (t, b, 4),
+        "contacts": (t, 2),
     }
     for name, shape in expected.items():
         if getattr(m, name).shape != shape:
             raise InputFileError(path, f"{name} has shape {getattr(m, name).shape}, expected {shape}")
     if m.keypoint_targets is not None and m.keypoint_targets.shape != (t, len(m.keypoint_names), 3):
-        raise InputFileError(path, f"keypoint_targets has shape {m.keypoint_targets.shape}, "
-                             f"expected {(t, len(m.keypoint_names), 3)}")
+        raise InputFileError(
+            path, f"keypoint_targets has shape {m.keypoint_targets.shape}, expected {(t, len(m.keypoint_names), 3)}"
+        )
     if t < 2 or not m.fps > 0:
         raise InputFileError(path, f"needs at least 2 frames and fps > 0 (has {t} frames, fps {m.fps})")
 
@@ -170,8 +196,8 @@ def import_csv(spec: RobotSpec, path: str | Path, fps: float) -> RobotMotion:
     width = 7 + spec.dof
     if rows.shape[1] != width:
         raise InputFileError(
-            path, f"{rows.shape[1]} columns, but robot {spec.name!r} needs {width} "
-            f"(root xyz, quat xyzw, {spec.dof} joints)"
+            path,
+            f"{rows.shape[1]} columns, but robot {spec.name!r} needs {width} (root xyz, quat xyzw, {spec.dof} joints)",
         )
     qpos = np.empty((len(rows), spec.model.nq))
     qpos[:] = spec.default_qpos

@@ -25,12 +25,17 @@ from scipy.spatial.transform import Rotation
 from mimicsim.assets import RobotSpec
 from mimicsim.errors import InputFileError
 from mimicsim.retarget.body_frames import foot_direction, foot_frames, heading, lateral_up_frame
-from mimicsim.retarget.human_motion import HumanMotion
-from mimicsim.retarget.skeleton import SMPL_JOINTS, SMPL_PARENTS
+from mimicsim.retarget.human.motion import HumanMotion
+from mimicsim.retarget.human.skeleton import SMPL_JOINTS, SMPL_PARENTS
 
 RIGID_OFFSETS: dict[str, str] = {
-    "left_hip": "pelvis", "right_hip": "pelvis", "left_shoulder": "torso", "right_shoulder": "torso",
-    "head": "torso", "left_foot": "left_foot", "right_foot": "right_foot",
+    "left_hip": "pelvis",
+    "right_hip": "pelvis",
+    "left_shoulder": "torso",
+    "right_shoulder": "torso",
+    "head": "torso",
+    "left_foot": "left_foot",
+    "right_foot": "right_foot",
 }
 """Keypoint -> the segment frame that carries it rigidly from its parent keypoint."""
 SEGMENTS = ("pelvis", "torso", "left_foot", "right_foot")
@@ -82,8 +87,12 @@ def robot_rest(spec: RobotSpec) -> RobotRest:
     def site_body(joint: str) -> int:
         return int(model.site_bodyid[model.site(spec.keypoint_sites[joint]).id])
 
-    bodies = {"pelvis": site_body("pelvis"), "torso": site_body("spine3") if "spine3" in names else site_body("pelvis"),
-              "left_foot": model.body(spec.config.feet[0]).id, "right_foot": model.body(spec.config.feet[1]).id}
+    bodies = {
+        "pelvis": site_body("pelvis"),
+        "torso": site_body("spine3") if "spine3" in names else site_body("pelvis"),
+        "left_foot": model.body(spec.config.feet[0]).id,
+        "right_foot": model.body(spec.config.feet[1]).id,
+    }
     rest = {seg: data.xmat[b].reshape(3, 3).copy() for seg, b in bodies.items()}
     soles = np.array([data.site(s).xpos for s in spec.sole_sites])
     return RobotRest(tuple(names), tuple(parents), positions, bodies, rest, soles)
@@ -116,8 +125,10 @@ class KeypointTargets:
 def _joints(motion: HumanMotion, names: list[str]) -> dict[str, np.ndarray]:
     missing = [n for n in names if n not in motion.joint_names]
     if missing:
-        raise InputFileError(motion.source.path, f"the motion lacks SMPL joints {', '.join(missing)}; "
-                             "map its skeleton onto the 22-joint SMPL body first")
+        raise InputFileError(
+            motion.source.path,
+            f"the motion lacks SMPL joints {', '.join(missing)}; map its skeleton onto the 22-joint SMPL body first",
+        )
     return {n: motion.positions[:, motion.joint_names.index(n)] for n in names}
 
 
@@ -132,8 +143,9 @@ def derive_scales(motion: HumanMotion, rest: RobotRest, override: float | None =
             continue
         length = float(np.median(np.linalg.norm(j[name] - j[rest.keypoints[parent]], axis=-1)))
         if length < 1e-3:
-            raise InputFileError(motion.source.path, f"the bone ending at {name!r} has zero length; "
-                                 "the joint positions are degenerate")
+            raise InputFileError(
+                motion.source.path, f"the bone ending at {name!r} has zero length; the joint positions are degenerate"
+            )
         human[name] = length
         bone[name] = override if override is not None else rest.bone_length(k) / length
     legs = [b for b in _LEG_BONES if b in bone]
@@ -148,8 +160,23 @@ def derive_scales(motion: HumanMotion, rest: RobotRest, override: float | None =
 
 def segment_frames(motion: HumanMotion, contacts: np.ndarray | None) -> dict[str, np.ndarray]:
     """(T, 3, 3) orientations of the human's pelvis, torso and feet (identity: upright, facing +x)."""
-    j = _joints(motion, ["pelvis", "left_hip", "right_hip", "spine1", "spine3", "left_collar",
-                         "right_collar", "neck", "left_ankle", "right_ankle", "left_foot", "right_foot"])
+    j = _joints(
+        motion,
+        [
+            "pelvis",
+            "left_hip",
+            "right_hip",
+            "spine1",
+            "spine3",
+            "left_collar",
+            "right_collar",
+            "neck",
+            "left_ankle",
+            "right_ankle",
+            "left_foot",
+            "right_foot",
+        ],
+    )
     trunk = j["neck"] - j["pelvis"]
     upright = trunk[:, 2] > np.cos(_UPRIGHT_TRUNK) * np.linalg.norm(trunk, axis=-1)
     frames = {
@@ -194,8 +221,9 @@ def flat_foot_elevation(ankle: np.ndarray, toe: np.ndarray, contact: np.ndarray 
     return float(np.median(elevation[low]))
 
 
-def scale_motion(motion: HumanMotion, rest: RobotRest, scales: Scales,
-                 contacts: np.ndarray | None = None) -> KeypointTargets:
+def scale_motion(
+    motion: HumanMotion, rest: RobotRest, scales: Scales, contacts: np.ndarray | None = None
+) -> KeypointTargets:
     """Keypoint targets in the robot's proportions (before any ground or contact handling)."""
     j = _joints(motion, list(rest.keypoints))
     frames = segment_frames(motion, contacts)

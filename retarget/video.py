@@ -16,16 +16,25 @@ from tqdm import tqdm
 
 from mimicsim.assets import RobotSpec
 from mimicsim.rendering import make_renderer, video_writer
-from mimicsim.retarget.human_motion import HumanMotion
+from mimicsim.retarget.human.motion import HumanMotion
+from mimicsim.retarget.human.skeleton_view import add_skeleton, left_joints
 from mimicsim.retarget.robot_motion import RobotMotion
-from mimicsim.retarget.skeleton_view import add_skeleton, left_joints
 
 TARGET_RGBA = np.array([1.0, 0.2, 0.1, 0.8], dtype=np.float32)
 
 
-def render_side_by_side(robot_motion: RobotMotion, human: HumanMotion, spec: RobotSpec, out: str | Path, *,
-                        width: int = 800, height: int = 448, fps: float | None = None, gap: float = 0.9,
-                        show_targets: bool = True) -> Path:
+def render_side_by_side(
+    robot_motion: RobotMotion,
+    human: HumanMotion,
+    spec: RobotSpec,
+    out: str | Path,
+    *,
+    width: int = 800,
+    height: int = 448,
+    fps: float | None = None,
+    gap: float = 0.9,
+    show_targets: bool = True,
+) -> Path:
     """Write an MP4: the robot, and `gap` metres to its left the source skeleton.
 
     Args:
@@ -50,8 +59,9 @@ def render_side_by_side(robot_motion: RobotMotion, human: HumanMotion, spec: Rob
     # The view turns with the robot's heading, smoothed over a second so that gait sway does not
     # shake it: always from the front, the skeleton on the robot's left.
     quat = robot_motion.root_quat_wxyz
-    yaw = np.unwrap(np.arctan2(2 * (quat[:, 0] * quat[:, 3] + quat[:, 1] * quat[:, 2]),
-                               1 - 2 * (quat[:, 2] ** 2 + quat[:, 3] ** 2)))
+    yaw = np.unwrap(
+        np.arctan2(2 * (quat[:, 0] * quat[:, 3] + quat[:, 1] * quat[:, 2]), 1 - 2 * (quat[:, 2] ** 2 + quat[:, 3] ** 2))
+    )
     yaw = gaussian_filter1d(yaw, robot_motion.fps, mode="nearest")
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
@@ -79,6 +89,12 @@ def _add_markers(scene: mujoco.MjvScene, points: np.ndarray, radius: float = 0.0
     for point in points:
         if scene.ngeom >= scene.maxgeom:
             return
-        mujoco.mjv_initGeom(scene.geoms[scene.ngeom], mujoco.mjtGeom.mjGEOM_SPHERE, np.array([radius, 0.0, 0.0]),
-                            np.asarray(point, dtype=np.float64), eye, TARGET_RGBA)
+        mujoco.mjv_initGeom(
+            scene.geoms[scene.ngeom],
+            mujoco.mjtGeom.mjGEOM_SPHERE,
+            np.array([radius, 0.0, 0.0]),
+            np.asarray(point, dtype=np.float64),
+            eye,
+            TARGET_RGBA,
+        )
         scene.ngeom += 1

@@ -21,8 +21,15 @@ class FakeTask(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
-    def __init__(self, render_mode: str | None = None, *, cameras: tuple[str, ...] = ("ego",),
-                 image_size: tuple[int, int] = IMAGE, render_every: int = 1, privileged: bool = False):
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        *,
+        cameras: tuple[str, ...] = ("ego",),
+        image_size: tuple[int, int] = IMAGE,
+        render_every: int = 1,
+        privileged: bool = False,
+    ):
         assert cameras in ((), ("ego",)) and tuple(image_size) == IMAGE
         self.cameras = cameras
         self.privileged = privileged
@@ -64,8 +71,12 @@ class FakeTask(gym.Env):
         return float(np.linalg.norm(self._state - self._goal))
 
     def _info(self, invalid: bool, fresh: bool) -> dict[str, Any]:
-        return {"is_success": not invalid and self._distance() < 0.05, "score": -self._distance(), "invalid": invalid,
-                "image_fresh": fresh}
+        return {
+            "is_success": not invalid and self._distance() < 0.05,
+            "score": -self._distance(),
+            "invalid": invalid,
+            "image_fresh": fresh,
+        }
 
     def _obs(self, fresh: bool) -> dict[str, Any]:
         if fresh and self.cameras:
@@ -100,8 +111,15 @@ class GoalPolicy:
         return {"actions": start + ramp * (goal - start)}
 
     def metadata(self) -> dict[str, Any]:
-        return {"name": "goal", "version": "1", "action_horizon": self.horizon, "action_dim": 13,
-                "cameras": [], "image_size": None, "privileged": True}
+        return {
+            "name": "goal",
+            "version": "1",
+            "action_horizon": self.horizon,
+            "action_dim": 13,
+            "cameras": [],
+            "image_size": None,
+            "privileged": True,
+        }
 
 
 def make_goal_policy(task: str) -> GoalPolicy:
@@ -126,8 +144,14 @@ class HoldPolicy:
         return {"actions": np.tile(np.asarray(obs["state"], np.float64), (16, 1))}
 
     def metadata(self) -> dict[str, Any]:
-        return {"name": "hold", "version": "1", "action_horizon": 16, "action_dim": 13,
-                "cameras": ["third_person"], "image_size": [64, 64]}
+        return {
+            "name": "hold",
+            "version": "1",
+            "action_horizon": 16,
+            "action_dim": 13,
+            "cameras": ["third_person"],
+            "image_size": [64, 64],
+        }
 
 
 def make_hold_policy(task: str) -> HoldPolicy:

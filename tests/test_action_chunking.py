@@ -1,9 +1,9 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-
 from fake_task import ENV_ID, MAX_STEPS, GoalPolicy
-from mimicsim.envs.chunking import ActionChunking
+
+from mimicsim.envs.manipulation.chunking import ActionChunking
 
 
 def make(horizon=4, replan_steps=None, render_every=None):

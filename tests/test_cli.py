@@ -17,9 +17,7 @@ def test_help_lists_verbs(capsys):
 def test_user_error_is_one_line_and_exit_status_2():
     result = run("render-robot", "atlas", "--out", "never.png")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "mimicsim: error: unknown robot 'atlas'; valid robots: g1, h1, h1_2"
-    ]
+    assert result.stderr.strip().splitlines() == ["mimicsim: error: unknown robot 'atlas'; valid robots: g1, h1, h1_2"]
 
 
 def test_debug_shows_the_traceback():

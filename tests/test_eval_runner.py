@@ -9,16 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fake_task
 import gymnasium as gym
 import pytest
 
-import fake_task
+from mimicsim.envs.manipulation.chunking import ActionChunking
+from mimicsim.errors import ConfigError
 from mimicsim.eval import task_eval
 from mimicsim.eval.episodes import episode_seed, run_episode
-from mimicsim.envs.chunking import ActionChunking
-from mimicsim.errors import ConfigError
-from mimicsim.policies.protocol import PolicyError
-from mimicsim.policies.remote import PolicyServer
+from mimicsim.policies.manipulation.protocol import PolicyError
+from mimicsim.policies.manipulation.remote import PolicyServer
 
 
 @pytest.fixture
@@ -114,8 +114,12 @@ def test_worker_processes_give_the_same_records_as_one_process(tmp_path, fake_ta
 def test_ray_runs_the_same_episodes(tmp_path, fake_tasks):
     ray = pytest.importorskip("ray")
     try:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(Path(fake_task.__file__).parent)}})
+        ray.init(
+            num_cpus=1,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(Path(fake_task.__file__).parent)}},
+        )
     except Exception as exc:  # no shared memory, no ports, ...
         pytest.skip(f"Ray cannot start here: {exc}")
     try:
@@ -127,17 +131,26 @@ def test_ray_runs_the_same_episodes(tmp_path, fake_tasks):
     assert (tmp_path / "ray" / "videos" / "fake_000.mp4").stat().st_size > 0
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--task", "pick-place,fly"], "mimicsim: error: unknown task 'fly'; valid tasks: pick-place, pour, unfold"),
-    (["--policy", "gpt"], "mimicsim: error: unknown policy 'gpt'; use 'expert', 'ws://host:port' or "
-                          "'package.module:factory'"),
-    (["--policy", "ws://127.0.0.1:9"], "mimicsim: error: cannot connect to the policy server at ws://127.0.0.1:9"),
-    (["--episodes", "0"], "mimicsim: error: --episodes must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "pick-place,fly"], "mimicsim: error: unknown task 'fly'; valid tasks: pick-place, pour, unfold"),
+        (
+            ["--policy", "gpt"],
+            "mimicsim: error: unknown policy 'gpt'; use 'expert', 'ws://host:port' or 'package.module:factory'",
+        ),
+        (["--policy", "ws://127.0.0.1:9"], "mimicsim: error: cannot connect to the policy server at ws://127.0.0.1:9"),
+        (["--episodes", "0"], "mimicsim: error: --episodes must be at least 1, got 0"),
+    ],
+)
 def test_bad_cli_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "mimicsim.cli", "eval", *args, "--out", str(out)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "mimicsim.cli", "eval", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message)
@@ -145,8 +158,9 @@ def test_bad_cli_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, mes
 
 
 def test_a_camera_policy_gets_its_images_at_query_steps_on_a_real_task(tmp_path):
-    task = task_eval.evaluate_tasks("pick-place", "fake_task:make_hold_policy", episodes=1, replan_steps=8,
-                                    videos=0, out=tmp_path, progress=False)["tasks"]["pick-place"]
+    task = task_eval.evaluate_tasks(
+        "pick-place", "fake_task:make_hold_policy", episodes=1, replan_steps=8, videos=0, out=tmp_path, progress=False
+    )["tasks"]["pick-place"]
     record = task["records"][0]
     assert not record["success"] and not record["invalid"]  # holding still does nothing, stably
     assert record["queries"] == -(-record["length"] // 8)  # one query per 8 steps, images fresh each time
@@ -159,8 +173,28 @@ def test_ci_smoke_every_expert_on_its_real_task(tmp_path, capsys):
     from mimicsim.cli import main
 
     tasks = ["pick-place", "pour", "unfold"]
-    assert main(["eval", "--task", ",".join(tasks), "--policy", "expert", "--episodes", "2", "--seed", "0",
-                 "--videos", "1", "--workers", "2", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--task",
+                ",".join(tasks),
+                "--policy",
+                "expert",
+                "--episodes",
+                "2",
+                "--seed",
+                "0",
+                "--videos",
+                "1",
+                "--workers",
+                "2",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     info = json.loads((tmp_path / "eval_info.json").read_text())
     assert info["schema"] == "mimicsim.eval_info/1" and list(info["tasks"]) == tasks
     assert info["versions"]["mujoco"] and info["rendering_backend"] in ("egl", "osmesa", "glfw")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mimicsim.envs.pick_place import PickPlaceEnv
-from mimicsim.envs.pour import PourEnv
-from mimicsim.envs.unfold import GRID, UnfoldEnv, folded_grid
+from mimicsim.envs.manipulation.pick_place import PickPlaceEnv
+from mimicsim.envs.manipulation.pour import PourEnv
+from mimicsim.envs.manipulation.unfold import GRID, UnfoldEnv, folded_grid
 from mimicsim.errors import ConfigError
-from mimicsim.policies.experts import READY_POSITION, PickPlaceExpert, folded_edge, make_expert
-from mimicsim.policies.protocol import Policy, check_actions, check_metadata
+from mimicsim.policies.manipulation.experts import READY_POSITION, PickPlaceExpert, folded_edge, make_expert
+from mimicsim.policies.manipulation.protocol import Policy, check_actions, check_metadata
 
 TASK_ENVS = {"pick-place": PickPlaceEnv, "pour": PourEnv, "unfold": UnfoldEnv}
 

@@ -7,11 +7,23 @@ import numpy as np
 import pytest
 
 from mimicsim.assets.franka_inspire import (
-    ARM_ACTUATORS, GRASP_SITE, HAND_ACTUATORS, HOME_ARM_QPOS, franka_inspire_spec, inspire_hand_spec,
+    ARM_ACTUATORS,
+    GRASP_SITE,
+    HAND_ACTUATORS,
+    HOME_ARM_QPOS,
+    franka_inspire_spec,
+    inspire_hand_spec,
 )
 from mimicsim.assets.hand_mapping import (
-    BEING_H0_HAND_ORDER, HAND_LOWER, HAND_UPPER, HardwareConvention, MUJOCO_HAND_ORDER,
-    being_h0_hand_to_hardware, being_h0_to_mujoco, hardware_to_being_h0_hand, mujoco_to_being_h0,
+    BEING_H0_HAND_ORDER,
+    HAND_LOWER,
+    HAND_UPPER,
+    MUJOCO_HAND_ORDER,
+    HardwareConvention,
+    being_h0_hand_to_hardware,
+    being_h0_to_mujoco,
+    hardware_to_being_h0_hand,
+    mujoco_to_being_h0,
 )
 from mimicsim.errors import ConfigError
 
@@ -19,8 +31,10 @@ from mimicsim.errors import ConfigError
 COUPLINGS = [
     ("R_thumb_intermediate_joint", "R_thumb_proximal_pitch_joint", 1.334, 0.0),
     ("R_thumb_distal_joint", "R_thumb_proximal_pitch_joint", 0.667, 0.0),
-    *[(f"R_{f}_intermediate_joint", f"R_{f}_proximal_joint", 1.06399, -0.04545)
-      for f in ("index", "middle", "ring", "pinky")],
+    *[
+        (f"R_{f}_intermediate_joint", f"R_{f}_proximal_joint", 1.06399, -0.04545)
+        for f in ("index", "middle", "ring", "pinky")
+    ],
 ]
 
 
@@ -49,24 +63,34 @@ def test_hand_sits_on_the_flange_without_self_contact():
 def test_coupling_holds_while_the_fingers_close_on_an_object():
     spec = inspire_hand_spec()
     # A fixed cylinder in front of the palm (palm normal is +y, fingers along +x).
-    spec.worldbody.add_geom(name="object", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.025, 0.06, 0],
-                            pos=[0.175, 0.06, 0.0])
+    spec.worldbody.add_geom(
+        name="object", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.025, 0.06, 0], pos=[0.175, 0.06, 0.0]
+    )
     model = spec.compile()
     data = mujoco.MjData(model)
     data.ctrl[:] = HAND_UPPER
     for _ in range(1500):
         mujoco.mj_step(model, data)
     object_geom = model.geom("object").id
-    touching = {model.body(model.geom_bodyid[g]).name for c in data.contact[: data.ncon]
-                for g in (c.geom1, c.geom2) if object_geom in (c.geom1, c.geom2) and g != object_geom}
+    touching = {
+        model.body(model.geom_bodyid[g]).name
+        for c in data.contact[: data.ncon]
+        for g in (c.geom1, c.geom2)
+        if object_geom in (c.geom1, c.geom2) and g != object_geom
+    }
     assert len(touching) >= 3, f"the hand should close on the object, touching: {touching}"
     for follower, driver, slope, offset in COUPLINGS:
         q_f = data.joint(follower).qpos[0]
         q_d = data.joint(driver).qpos[0]
         assert abs(q_f - (slope * q_d + offset)) < 0.02, follower
     # The object stopped at least one finger short of its closed target.
-    assert np.any(np.abs(data.qpos[[model.joint(a).qposadr[0] for a in (
-        "R_index_proximal_joint", "R_middle_proximal_joint")]] - HAND_UPPER[2]) > 0.1)
+    assert np.any(
+        np.abs(
+            data.qpos[[model.joint(a).qposadr[0] for a in ("R_index_proximal_joint", "R_middle_proximal_joint")]]
+            - HAND_UPPER[2]
+        )
+        > 0.1
+    )
 
 
 def test_being_h0_round_trip_and_order():
@@ -90,8 +114,9 @@ def test_being_h0_round_trip_and_order():
 def test_hardware_round_trip_and_direction(open_value):
     convention = HardwareConvention(open_value=open_value)
     counts = np.array([0, 250, 500, 750, 1000, 333])
-    np.testing.assert_array_equal(being_h0_hand_to_hardware(hardware_to_being_h0_hand(counts, convention), convention),
-                                  counts)
+    np.testing.assert_array_equal(
+        being_h0_hand_to_hardware(hardware_to_being_h0_hand(counts, convention), convention), counts
+    )
     open_hand = being_h0_hand_to_hardware(np.zeros(6), convention)
     assert np.all(open_hand == open_value)
 

@@ -115,8 +115,7 @@ def test_feet_reach_the_floor_at_the_zero_pose(model):
         assert model.geom_type[g] == mujoco.mjtGeom.mjGEOM_BOX
         rot = d.geom_xmat[g].reshape(3, 3)
         corners = [
-            d.geom_xpos[g] + rot @ (np.array(s) * model.geom_size[g])
-            for s in itertools.product((-1.0, 1.0), repeat=3)
+            d.geom_xpos[g] + rot @ (np.array(s) * model.geom_size[g]) for s in itertools.product((-1.0, 1.0), repeat=3)
         ]
         zs = sorted(c[2] for c in corners)
         assert -0.005 < zs[0] < 0.01

@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mimicsim.eval.human_plausibility import Thresholds, human_plausibility
-from mimicsim.retarget import procedural as P
-from mimicsim.retarget.normalize import normalize
+from mimicsim.retarget.human import procedural as P
+from mimicsim.retarget.human.normalize import normalize
+from mimicsim.retarget.human.plausibility import Thresholds, human_plausibility
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_clean_motion_passes(clean):
     verdict = human_plausibility(clean)
     assert verdict.plausible and verdict.failures == ()
     assert verdict.penetration == 0.0 and verdict.lowest_foot == 0.0
-    assert 0.2 < verdict.airborne < 0.5            # the jump's flight, about 2 sqrt(2h/g) = 0.4 s
+    assert 0.2 < verdict.airborne < 0.5  # the jump's flight, about 2 sqrt(2h/g) = 0.4 s
     assert verdict.to_dict()["plausible"] is True
 
 
@@ -37,7 +37,7 @@ def test_sinking_clip_penetrates(clean):
     verdict = human_plausibility(shifted(clean, [0, 0, -0.15]))
     assert failed(verdict) == {"penetration"}
     assert verdict.penetration == pytest.approx(0.15)
-    assert verdict.penetration_frames > 0.9          # all but the frames in the air
+    assert verdict.penetration_frames > 0.9  # all but the frames in the air
 
 
 def test_floating_clip(clean):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from mimicsim.envs.registration import MANIPULATION_ENVS, register_manipulation_envs
+from mimicsim.envs.manipulation.registration import MANIPULATION_ENVS, register_manipulation_envs
 
 SMALL = {"image_size": (32, 32)}
 
@@ -114,7 +114,7 @@ def test_a_torn_cloth_marks_the_episode_invalid():
 
 
 def test_the_beads_settle_inside_the_cup():
-    from mimicsim.envs.pour import CUP_RADIUS
+    from mimicsim.envs.manipulation.pour import CUP_RADIUS
 
     env = gym.make("mimicsim/Pour-v0", cameras=(), privileged=True).unwrapped
     obs, info = env.reset(seed=5)

@@ -10,22 +10,38 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from mimicsim.errors import ConfigError, InputFileError
-from mimicsim.retarget import procedural
-from mimicsim.retarget.formats import humanml3d, load_motion, options_of, rep272
-from mimicsim.retarget.formats.bvh import forward_kinematics, parse_bvh, write_bvh
-from mimicsim.retarget.formats.mapping import KNOWN_SKELETONS, canonical
-from mimicsim.retarget.formats.npz import save_npz
-from mimicsim.retarget.normalize import axes_rotation, facing_yaw, floor_height, foot_heights, normalize, resample, sides_swapped
-from mimicsim.retarget.skeleton import SMPL_JOINTS, SMPL_MIRROR, SMPL_PARENTS
+from mimicsim.retarget.human import procedural
+from mimicsim.retarget.human.formats import humanml3d, load_motion, options_of, rep272
+from mimicsim.retarget.human.formats.bvh import forward_kinematics, parse_bvh, write_bvh
+from mimicsim.retarget.human.formats.mapping import KNOWN_SKELETONS, canonical
+from mimicsim.retarget.human.formats.npz import save_npz
+from mimicsim.retarget.human.normalize import (
+    axes_rotation,
+    facing_yaw,
+    floor_height,
+    foot_heights,
+    normalize,
+    resample,
+    sides_swapped,
+)
+from mimicsim.retarget.human.skeleton import SMPL_JOINTS, SMPL_MIRROR, SMPL_PARENTS
 
 Y_UP = axes_rotation("y")  # internal = Y_UP @ y-up source
 
 
 @pytest.fixture(scope="module")
 def clip():
-    return procedural.generate([procedural.Stand(0.4), procedural.Walk(2.0, turn=60.0), procedural.Squat(duration=1.6),
-                                procedural.Jump(height=0.15, distance=0.3), procedural.Stand(0.4)],
-                               overlays=[procedural.Wave(start=0.5, duration=1.5)], fps=30.0)
+    return procedural.generate(
+        [
+            procedural.Stand(0.4),
+            procedural.Walk(2.0, turn=60.0),
+            procedural.Squat(duration=1.6),
+            procedural.Jump(height=0.15, distance=0.3),
+            procedural.Stand(0.4),
+        ],
+        overlays=[procedural.Wave(start=0.5, duration=1.5)],
+        fps=30.0,
+    )
 
 
 def y_up(positions):
@@ -33,6 +49,7 @@ def y_up(positions):
 
 
 # --- round trips -------------------------------------------------------------------------------------
+
 
 def test_bvh_round_trip_is_exact(clip, tmp_path):
     path = write_bvh(clip, tmp_path / "clip.bvh")
@@ -53,6 +70,7 @@ def test_npz_round_trip_is_exact(clip, tmp_path):
 
 
 # --- joint arrays ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("layout", ["T22", "1T22", "T24", "T55", "N22_3T"])
 def test_joint_array_layouts(clip, tmp_path, layout):
@@ -89,8 +107,13 @@ def test_joint_units(clip, tmp_path, units, scale):
 def test_mdm_results_dict_needs_format_and_picks_a_sample(clip, tmp_path):
     joints = y_up(clip.positions).transpose(1, 2, 0)  # (22, 3, T)
     motion = np.stack([joints, joints * 0 + 1.0, joints])
-    results = {"motion": motion.astype(np.float32), "text": ["a person walks", "x", "y"],
-               "lengths": np.array([clip.num_frames - 10, 5, 5]), "num_samples": 3, "num_repetitions": 1}
+    results = {
+        "motion": motion.astype(np.float32),
+        "text": ["a person walks", "x", "y"],
+        "lengths": np.array([clip.num_frames - 10, 5, 5]),
+        "num_samples": 3,
+        "num_repetitions": 1,
+    }
     np.save(tmp_path / "results.npy", results, allow_pickle=True)
     with pytest.raises(InputFileError, match="format='mdm'"):
         load_motion(tmp_path / "results.npy")
@@ -117,13 +140,14 @@ def test_mdm_refuses_code_in_the_pickle(tmp_path):
 
 # --- feature formats (exactness against HumanML3D itself is in test_shared_motions) ----------------
 
+
 def test_humanml3d_features_integrate_heading_and_velocity():
     num = 21
     features = np.zeros((num, humanml3d.DIM))
-    features[:, 3] = 0.9                       # root height
-    features[:, 2] = 0.05                      # 5 cm/frame forward (+Z in the heading frame)
+    features[:, 3] = 0.9  # root height
+    features[:, 2] = 0.05  # 5 cm/frame forward (+Z in the heading frame)
     rate = np.pi / 40
-    features[:, 0] = rate                      # yaw rate (HumanML3D turns its heading quaternion by 2 * rate)
+    features[:, 0] = rate  # yaw rate (HumanML3D turns its heading quaternion by 2 * rate)
     local = np.zeros((21, 3))
     local[:, 1] = np.linspace(0.0, 1.5, 21)
     features[:, 4:67] = local.reshape(-1)
@@ -140,8 +164,8 @@ def test_humanml3d_features_integrate_heading_and_velocity():
 def test_rep272_straight_walk_without_heading_change():
     num = 10
     features = np.zeros((num, rep272.DIM))
-    features[:, 2:8] = [1, 0, 0, 0, 1, 0]      # identity heading change
-    features[:, 1] = 0.04                      # forward (+Z) velocity
+    features[:, 2:8] = [1, 0, 0, 0, 1, 0]  # identity heading change
+    features[:, 1] = 0.04  # forward (+Z) velocity
     features[:, 8:74] = np.tile([0.0, 0.9, 0.0], 22)
     joints = rep272.recover_joints(features)
     np.testing.assert_allclose(joints[:, 0, 2], 0.04 * np.arange(1, num + 1))
@@ -149,6 +173,7 @@ def test_rep272_straight_walk_without_heading_change():
 
 
 # --- BVH ---------------------------------------------------------------------------------------------
+
 
 def bvh_text(names, parents, offsets, channels, frames, frame_time=1 / 30):
     """A BVH file for an arbitrary hierarchy (joints listed parents-first, depth-first)."""
@@ -185,9 +210,15 @@ def test_bvh_euler_orders_compose_intrinsically(order, tmp_path):
     skeleton, _, parsed = parse_bvh(bvh_text(names, parents, offsets, channels, frames))
     positions, _ = forward_kinematics(skeleton, parsed)
     for f in range(4):  # the same chain composed independently, one elementary rotation at a time
+
         def local(j):
-            return np.linalg.multi_dot([Rotation.from_euler(axis.lower(), angle, degrees=True).as_matrix()
-                                        for axis, angle in zip(order, angles[f, j])])
+            return np.linalg.multi_dot(
+                [
+                    Rotation.from_euler(axis.lower(), angle, degrees=True).as_matrix()
+                    for axis, angle in zip(order, angles[f, j])
+                ]
+            )
+
         expected = frames[f, :3] + local(0) @ offsets[1] + local(0) @ local(1) @ offsets[2]
         np.testing.assert_allclose(positions[f, 2], expected, atol=1e-9)
 
@@ -226,18 +257,67 @@ def test_bvh_z_up_is_detected_and_overridable(clip, tmp_path):
 
 
 def test_cmu_names_map_with_blended_joints(tmp_path):
-    names = ["Hips", "LHipJoint", "LeftUpLeg", "LeftLeg", "LeftFoot", "LeftToeBase", "RHipJoint", "RightUpLeg",
-             "RightLeg", "RightFoot", "RightToeBase", "LowerBack", "Spine", "Spine1", "Neck", "Neck1", "Head",
-             "LeftShoulder", "LeftArm", "LeftForeArm", "LeftHand",
-             "RightShoulder", "RightArm", "RightForeArm", "RightHand"]
+    names = [
+        "Hips",
+        "LHipJoint",
+        "LeftUpLeg",
+        "LeftLeg",
+        "LeftFoot",
+        "LeftToeBase",
+        "RHipJoint",
+        "RightUpLeg",
+        "RightLeg",
+        "RightFoot",
+        "RightToeBase",
+        "LowerBack",
+        "Spine",
+        "Spine1",
+        "Neck",
+        "Neck1",
+        "Head",
+        "LeftShoulder",
+        "LeftArm",
+        "LeftForeArm",
+        "LeftHand",
+        "RightShoulder",
+        "RightArm",
+        "RightForeArm",
+        "RightHand",
+    ]
     parents = [-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 13, 14, 15, 13, 17, 18, 19, 13, 21, 22, 23]
-    offsets = np.array([[0, 0, 0], [0, 0, 0], [1.4, -1.8, 0.8], [2.4, -6.7, 0], [2.6, -7.0, 0], [0.2, -0.4, 2.3],
-                        [0, 0, 0], [-1.3, -1.8, 0.8], [-2.5, -7.0, 0], [-2.6, -7.1, 0], [-0.2, -0.5, 2.4],
-                        [0, 0, 0], [0, 2.0, -0.2], [0, 2.0, 0], [0, 0, 0], [0, 1.7, 0.2], [0.1, 1.8, -0.1],
-                        [0, 0, 0], [3.4, 1.2, -0.3], [5.0, 0, 0], [3.5, 0, 0], [0, 0, 0], [-3.1, 1.4, -0.4],
-                        [-5.2, 0, 0], [-3.4, 0, 0]], dtype=float)
-    channels = [("Xposition", "Yposition", "Zposition", "Zrotation", "Yrotation", "Xrotation")] + \
-        [("Zrotation", "Yrotation", "Xrotation")] * (len(names) - 1)
+    offsets = np.array(
+        [
+            [0, 0, 0],
+            [0, 0, 0],
+            [1.4, -1.8, 0.8],
+            [2.4, -6.7, 0],
+            [2.6, -7.0, 0],
+            [0.2, -0.4, 2.3],
+            [0, 0, 0],
+            [-1.3, -1.8, 0.8],
+            [-2.5, -7.0, 0],
+            [-2.6, -7.1, 0],
+            [-0.2, -0.5, 2.4],
+            [0, 0, 0],
+            [0, 2.0, -0.2],
+            [0, 2.0, 0],
+            [0, 0, 0],
+            [0, 1.7, 0.2],
+            [0.1, 1.8, -0.1],
+            [0, 0, 0],
+            [3.4, 1.2, -0.3],
+            [5.0, 0, 0],
+            [3.5, 0, 0],
+            [0, 0, 0],
+            [-3.1, 1.4, -0.4],
+            [-5.2, 0, 0],
+            [-3.4, 0, 0],
+        ],
+        dtype=float,
+    )
+    channels = [("Xposition", "Yposition", "Zposition", "Zrotation", "Yrotation", "Xrotation")] + [
+        ("Zrotation", "Yrotation", "Xrotation")
+    ] * (len(names) - 1)
     frames = np.zeros((3, 3 + 3 * len(names)))
     frames[:, 1] = 17.0
     path = tmp_path / "cmu.bvh"
@@ -279,6 +359,7 @@ def test_canonical_names_and_known_maps_cover_smpl():
 
 # --- npz layout and dispatch ---------------------------------------------------------------------------
 
+
 def test_npz_with_named_skeleton_and_y_up(clip, tmp_path):
     names = [n.replace("left_", "L_").replace("right_", "R_").title() for n in SMPL_JOINTS] + ["L_Hand", "R_Hand"]
     positions = np.concatenate([y_up(clip.positions), np.zeros((clip.num_frames, 2, 3))], axis=1)
@@ -299,10 +380,11 @@ def test_options_are_checked_per_format(clip, tmp_path):
 
 # --- normalisation ---------------------------------------------------------------------------------------
 
+
 def test_floor_ignores_glitch_frames(clip):
     positions = clip.positions.copy()
-    positions[:, :, 2] -= 0.2                  # the clip sinks 20 cm
-    positions[40, 10, 2] -= 0.5                # and one frame's toe glitches far below
+    positions[:, :, 2] -= 0.2  # the clip sinks 20 cm
+    positions[40, 10, 2] -= 0.5  # and one frame's toe glitches far below
     sunk = type(clip)(positions=positions, fps=clip.fps, source=clip.source)
     assert floor_height(positions) == pytest.approx(-0.2, abs=1e-9)
     fixed = normalize(sunk)
@@ -315,8 +397,11 @@ def test_facing_and_origin_reset(clip):
     motion = normalize(type(clip)(positions=moved, fps=clip.fps, source=clip.source), face=True, origin=True)
     assert facing_yaw(motion.positions[:1])[0] == pytest.approx(0.0, abs=1e-9)
     np.testing.assert_allclose(motion.positions[0, 0, :2], 0.0, atol=1e-12)
-    np.testing.assert_allclose(np.linalg.norm(np.diff(motion.positions, axis=1), axis=-1),
-                               np.linalg.norm(np.diff(clip.positions, axis=1), axis=-1), atol=1e-12)
+    np.testing.assert_allclose(
+        np.linalg.norm(np.diff(motion.positions, axis=1), axis=-1),
+        np.linalg.norm(np.diff(clip.positions, axis=1), axis=-1),
+        atol=1e-12,
+    )
 
 
 def test_resample_keeps_duration_and_interpolates(clip):
@@ -334,11 +419,12 @@ def test_parents_match_the_canonical_skeleton(clip):
 
 # --- drawing and the CLI --------------------------------------------------------------------------------
 
+
 def test_add_skeleton_draws_spheres_and_capsules(clip):
     import mujoco
 
     from mimicsim.errors import RenderingError
-    from mimicsim.retarget.skeleton_view import add_skeleton
+    from mimicsim.retarget.human.skeleton_view import add_skeleton
 
     model = mujoco.MjModel.from_xml_string("<mujoco><worldbody/></mujoco>")
     scene = mujoco.MjvScene(model, maxgeom=60)
@@ -367,8 +453,12 @@ def test_cli_info_and_render(clip, tmp_path, capsys):
     assert report["height"].startswith("1.70 m")
     assert report["plausible"] == "yes"
     out = tmp_path / "video" / "clip.mp4"
-    assert main(["motion", "render", str(path), "--out", str(out), "--width", "160", "--height", "120",
-                 "--video-fps", "10"]) == 0
+    assert (
+        main(
+            ["motion", "render", str(path), "--out", str(out), "--width", "160", "--height", "120", "--video-fps", "10"]
+        )
+        == 0
+    )
     with imageio.get_reader(out, format="FFMPEG") as reader:
         frames = np.stack(list(reader.iter_data()))
     assert frames.shape == (int(clip.duration * 10) + 1, 120, 160, 3)
@@ -377,8 +467,8 @@ def test_cli_info_and_render(clip, tmp_path, capsys):
 
 
 def test_smpl_bvh_carries_global_rotations_in_the_internal_frame(clip, tmp_path):
-    from mimicsim.retarget.human_motion import bone_lengths
-    from mimicsim.retarget.skeleton import rest_offsets
+    from mimicsim.retarget.human.motion import bone_lengths
+    from mimicsim.retarget.human.skeleton import rest_offsets
 
     motion = load_motion(write_bvh(clip, tmp_path / "r.bvh"))
     assert motion.rotations.shape == (clip.num_frames, 22, 4)
@@ -386,8 +476,9 @@ def test_smpl_bvh_carries_global_rotations_in_the_internal_frame(clip, tmp_path)
     for joint, child in (("left_knee", "left_ankle"), ("spine3", "neck"), ("right_elbow", "right_wrist")):
         j, c = SMPL_JOINTS.index(joint), SMPL_JOINTS.index(child)
         rotation = Rotation.from_quat(motion.rotations[:, j], scalar_first=True)  # wxyz
-        np.testing.assert_allclose(rotation.apply(offsets[c]), motion.positions[:, c] - motion.positions[:, j],
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            rotation.apply(offsets[c]), motion.positions[:, c] - motion.positions[:, j], atol=1e-6
+        )
     turned = normalize(motion, face=True, fps=15.0)
     assert turned.rotations.shape == (turned.num_frames, 22, 4)
 

@@ -17,11 +17,11 @@ from scipy.spatial.transform import Rotation
 
 from mimicsim.cli import main
 from mimicsim.errors import ConfigError, InputFileError
-from mimicsim.retarget import procedural
-from mimicsim.retarget.formats import load_motion
-from mimicsim.retarget.formats.bvh import write_bvh
-from mimicsim.retarget.normalize import axes_rotation
-from mimicsim.retarget.skeleton import SMPL_JOINTS
+from mimicsim.retarget.human import procedural
+from mimicsim.retarget.human.formats import load_motion
+from mimicsim.retarget.human.formats.bvh import write_bvh
+from mimicsim.retarget.human.normalize import axes_rotation
+from mimicsim.retarget.human.skeleton import SMPL_JOINTS
 
 CLIP = procedural.generate([procedural.Stand(0.3), procedural.Walk(1.0)], fps=20.0)
 Y_UP_JOINTS = CLIP.positions @ axes_rotation("y")  # the clip as a y-up (HumanML3D-style) array
@@ -44,6 +44,7 @@ def npy(name: str, array: np.ndarray) -> Callable[[Path], Path]:
     def make(folder: Path) -> Path:
         np.save(folder / name, array)
         return folder / name
+
     return make
 
 
@@ -52,6 +53,7 @@ def raw(name: str, data: bytes | str) -> Callable[[Path], Path]:
         path = folder / name
         path.write_bytes(data if isinstance(data, bytes) else data.encode())
         return path
+
     return make
 
 
@@ -59,6 +61,7 @@ def npz(name: str, **arrays: object) -> Callable[[Path], Path]:
     def make(folder: Path) -> Path:
         np.savez(folder / name, **arrays)
         return folder / name
+
     return make
 
 
@@ -100,6 +103,7 @@ def mdm(motion: object, **extra: object) -> Callable[[Path], Path]:
     def make(folder: Path) -> Path:
         np.save(folder / "results.npy", np.array({"motion": motion, **extra}, dtype=object), allow_pickle=True)
         return folder / "results.npy"
+
     return make
 
 
@@ -108,6 +112,7 @@ def mapping_file(name: str, mapping: dict, bvh: str) -> Callable[[Path], Path]:
         (folder / name).write_text(json.dumps(mapping))
         (folder / "m.bvh").write_text(bvh)
         return folder / "m.bvh"
+
     return make
 
 
@@ -115,7 +120,8 @@ RENAMED = {name: f"Bone{j:02d}" for j, name in enumerate(SMPL_JOINTS)}
 RENAMED_BVH = BVH
 for _name in sorted(SMPL_JOINTS, key=len, reverse=True):
     RENAMED_BVH = RENAMED_BVH.replace(f"JOINT {_name}\n", f"JOINT {RENAMED[_name]}\n").replace(
-        f"ROOT {_name}\n", f"ROOT {RENAMED[_name]}\n")
+        f"ROOT {_name}\n", f"ROOT {RENAMED[_name]}\n"
+    )
 STATS = np.zeros(263)
 TILT = Rotation.align_vectors([[1.0, 1.0, 1.0]], [[0.0, 1.0, 0.0]])[0].as_matrix()  # y-up body up -> the diagonal
 NORMALISED_263 = np.random.default_rng(0).normal(size=(40, 263))
@@ -125,8 +131,9 @@ CASES = [
     # .npy arrays
     Case("empty npy", raw("empty.npy", b""), "the file is empty"),
     Case("binary junk npy", raw("junk.npy", bytes(range(256)) * 8), "not a NumPy .npy file"),
-    Case("truncated npy", lambda d: raw("t.npy", (npy("full.npy", Y_UP_JOINTS)(d)).read_bytes()[:3000])(d),
-         "truncated"),
+    Case(
+        "truncated npy", lambda d: raw("t.npy", (npy("full.npy", Y_UP_JOINTS)(d)).read_bytes()[:3000])(d), "truncated"
+    ),
     Case("pickled object npy", npy("obj.npy", np.array({"a": 1}, dtype=object)), "pickled Python object"),
     Case("pickle file", raw("clip.pkl", pickle.dumps({"motion": [1, 2]})), "pickles"),
     Case("NaN joints", npy("nan.npy", joints_with(lambda a: (a.__setitem__((5, 3, 1), np.nan), a)[1])), "NaN"),
@@ -142,68 +149,134 @@ CASES = [
     Case("statistics vector", npy("Mean.npy", STATS), "normalisation statistics"),
     Case("joints in centimetres", npy("cm.npy", Y_UP_JOINTS * 100), "centimetres"),
     Case("joints in millimetres", npy("mm.npy", Y_UP_JOINTS * 1000), "millimetres"),
-    Case("scrambled joints", npy("scr.npy", np.random.default_rng(2).permutation(Y_UP_JOINTS.reshape(-1, 3)).reshape(
-        Y_UP_JOINTS.shape)), "do not form a skeleton"),
-    Case("a body tilted 55 degrees from every axis", npy("tilt.npy", Y_UP_JOINTS @ TILT.T),
-         "cannot detect the up axis"),
+    Case(
+        "scrambled joints",
+        npy("scr.npy", np.random.default_rng(2).permutation(Y_UP_JOINTS.reshape(-1, 3)).reshape(Y_UP_JOINTS.shape)),
+        "do not form a skeleton",
+    ),
+    Case(
+        "a body tilted 55 degrees from every axis", npy("tilt.npy", Y_UP_JOINTS @ TILT.T), "cannot detect the up axis"
+    ),
     Case("NaN features", npy("nanf.npy", np.full((20, 263), np.nan)), "NaN or infinite features"),
     Case("normalised 263 features", npy("n263.npy", NORMALISED_263), "look normalised"),
     Case("normalised 272 features", npy("n272.npy", NORMALISED_272), "look normalised"),
-    Case("mean of the wrong size", lambda d: npy("f.npy", NORMALISED_263)(d), "std has 10 values",
-         (("mean", np.zeros(263)), ("std", np.ones(10)))),
-    Case("mean without std", lambda d: npy("f.npy", NORMALISED_263)(d), "give both mean= and std=",
-         (("mean", np.zeros(263)),)),
+    Case(
+        "mean of the wrong size",
+        lambda d: npy("f.npy", NORMALISED_263)(d),
+        "std has 10 values",
+        (("mean", np.zeros(263)), ("std", np.ones(10))),
+    ),
+    Case(
+        "mean without std",
+        lambda d: npy("f.npy", NORMALISED_263)(d),
+        "give both mean= and std=",
+        (("mean", np.zeros(263)),),
+    ),
     # .npz files
     Case("npz without positions", npz("np.npz", fps=30.0), "no 'positions' array"),
     Case("npz without fps", npz("nf.npz", positions=CLIP.positions), "no 'fps' value"),
     Case("npz with fps 0", npz("f0.npz", positions=CLIP.positions, fps=0.0), "fps must be a positive number"),
     Case("npz with negative fps", npz("fn.npz", positions=CLIP.positions, fps=-30.0), "fps must be a positive number"),
-    Case("npz holding a pickle", npz("pk.npz", positions=np.array([{"x": 1}], dtype=object), fps=30.0),
-         "pickled Python object"),
+    Case(
+        "npz holding a pickle",
+        npz("pk.npz", positions=np.array([{"x": 1}], dtype=object), fps=30.0),
+        "pickled Python object",
+    ),
     Case("npz that is not a zip", raw("bad.npz", b"PK\x03\x04 not really a zip archive at all"), "not a readable .npz"),
-    Case("AMASS parameters", npz("amass.npz", poses=np.zeros((10, 156)), trans=np.zeros((10, 3)), betas=np.zeros(16)),
-         "licensed SMPL model"),
-    Case("joint names of the wrong length", npz("jn.npz", positions=CLIP.positions, fps=30.0,
-                                                joint_names=np.array(SMPL_JOINTS[:5])), "5 joint_names for 22 joints"),
-    Case("npz of an unknown skeleton", npz("uk.npz", positions=CLIP.positions, fps=30.0,
-                                           joint_names=np.array([f"j{i}" for i in range(22)])), "unknown skeleton"),
-    Case("y-up data in a z-up npz", npz("yz.npz", positions=Y_UP_JOINTS, fps=20.0, up="z"),
-         "lying down in every frame"),
+    Case(
+        "AMASS parameters",
+        npz("amass.npz", poses=np.zeros((10, 156)), trans=np.zeros((10, 3)), betas=np.zeros(16)),
+        "licensed SMPL model",
+    ),
+    Case(
+        "joint names of the wrong length",
+        npz("jn.npz", positions=CLIP.positions, fps=30.0, joint_names=np.array(SMPL_JOINTS[:5])),
+        "5 joint_names for 22 joints",
+    ),
+    Case(
+        "npz of an unknown skeleton",
+        npz("uk.npz", positions=CLIP.positions, fps=30.0, joint_names=np.array([f"j{i}" for i in range(22)])),
+        "unknown skeleton",
+    ),
+    Case(
+        "y-up data in a z-up npz", npz("yz.npz", positions=Y_UP_JOINTS, fps=20.0, up="z"), "lying down in every frame"
+    ),
     # BVH
     Case("empty bvh", raw("e.bvh", ""), "the file is empty"),
     Case("binary bvh", raw("b.bvh", b"\x00\x01\x02BVH" * 50), "binary data"),
     Case("not a bvh", raw("n.bvh", "hello world\n"), "does not start with HIERARCHY"),
     Case("truncated bvh data", raw("td.bvh", BVH[: len(BVH) - 2000]), "truncated"),
     Case("truncated bvh hierarchy", raw("th.bvh", BVH[:400]), "no MOTION section"),
-    Case("non-numeric bvh value", raw("nn.bvh", bvh_rows(lambda r: r[:5] + ["1.0 abc " + r[5]] + r[6:])),
-         "'abc' is not a number"),
+    Case(
+        "non-numeric bvh value",
+        raw("nn.bvh", bvh_rows(lambda r: r[:5] + ["1.0 abc " + r[5]] + r[6:])),
+        "'abc' is not a number",
+    ),
     Case("extra bvh values", raw("ex.bvh", bvh_rows(lambda r: r + ["1 2 3"])), "extra values"),
-    Case("zero frame time", raw("ft.bvh", bvh_rows(lambda r: [r[0], "Frame Time: 0"] + r[2:])),
-         "Frame Time must be positive"),
+    Case(
+        "zero frame time",
+        raw("ft.bvh", bvh_rows(lambda r: [r[0], "Frame Time: 0"] + r[2:])),
+        "Frame Time must be positive",
+    ),
     Case("one-frame bvh", raw("of.bvh", bvh_rows(lambda r: ["Frames: 1", r[1], r[2]])), "at least 2 frames"),
-    Case("unknown channel", raw("uc.bvh", BVH.replace("Xrotation Yrotation", "Xrotation Wrotation", 1)),
-         "unknown channel 'Wrotation'"),
+    Case(
+        "unknown channel",
+        raw("uc.bvh", BVH.replace("Xrotation Yrotation", "Xrotation Wrotation", 1)),
+        "unknown channel 'Wrotation'",
+    ),
     Case("bad offset", raw("bo.bvh", BVH.replace("OFFSET 0.000000000", "OFFSET zero", 1)), "expected a number"),
-    Case("NaN in bvh frames", raw("nan.bvh", bvh_rows(lambda r: r[:4] + ["nan " + r[4].split(" ", 1)[1]] + r[5:])),
-         "NaN"),
-    Case("centimetre bvh read as metres", raw("cm.bvh", bvh_text(100.0)), "centimetres", (("units", "m"),),
-         ("--units", "m")),
+    Case(
+        "NaN in bvh frames", raw("nan.bvh", bvh_rows(lambda r: r[:4] + ["nan " + r[4].split(" ", 1)[1]] + r[5:])), "NaN"
+    ),
+    Case(
+        "centimetre bvh read as metres",
+        raw("cm.bvh", bvh_text(100.0)),
+        "centimetres",
+        (("units", "m"),),
+        ("--units", "m"),
+    ),
     Case("bvh of no known units", raw("u4.bvh", bvh_text(4.0)), "cannot tell the units"),
     Case("bvh of an unknown skeleton", raw("us.bvh", RENAMED_BVH), "pass mapping=FILE.json"),
-    Case("mapping missing joints", mapping_file("map.json", {"pelvis": "Bone00"}, RENAMED_BVH), "missing: left_hip",
-         (("mapping", "MAP"),), ("--mapping", "MAP"), blame="map.json"),
-    Case("mapping naming absent joints", mapping_file("map.json", dict(RENAMED, head="Skull"), RENAMED_BVH),
-         "names joints this file lacks: Skull", (("mapping", "MAP"),), ("--mapping", "MAP")),
+    Case(
+        "mapping missing joints",
+        mapping_file("map.json", {"pelvis": "Bone00"}, RENAMED_BVH),
+        "missing: left_hip",
+        (("mapping", "MAP"),),
+        ("--mapping", "MAP"),
+        blame="map.json",
+    ),
+    Case(
+        "mapping naming absent joints",
+        mapping_file("map.json", dict(RENAMED, head="Skull"), RENAMED_BVH),
+        "names joints this file lacks: Skull",
+        (("mapping", "MAP"),),
+        ("--mapping", "MAP"),
+    ),
     # anything else
     Case("unknown extension", raw("clip.fbx", b"Kaydara FBX Binary"), "unknown file type '.fbx'"),
     Case("missing file", lambda d: d / "nowhere.bvh", "no such file"),
     Case("a directory", lambda d: (d / "dir.npy").mkdir() or d / "dir.npy", "is a directory"),
-    Case("mdm format on a plain array", npy("plain.npy", Y_UP_JOINTS), "not an MDM results.npy",
-         (("format", "mdm"),), ("--format", "mdm")),
-    Case("mdm dict without motion", mdm(None, text=["x"]), "MDM results need 'motion'", (("format", "mdm"),),
-         ("--format", "mdm")),
-    Case("mdm sample out of range", mdm(Y_UP_JOINTS.transpose(1, 2, 0)[None]), "sample=3 but the file holds 1",
-         (("format", "mdm"), ("sample", 3)), ("--format", "mdm", "--sample", "3")),
+    Case(
+        "mdm format on a plain array",
+        npy("plain.npy", Y_UP_JOINTS),
+        "not an MDM results.npy",
+        (("format", "mdm"),),
+        ("--format", "mdm"),
+    ),
+    Case(
+        "mdm dict without motion",
+        mdm(None, text=["x"]),
+        "MDM results need 'motion'",
+        (("format", "mdm"),),
+        ("--format", "mdm"),
+    ),
+    Case(
+        "mdm sample out of range",
+        mdm(Y_UP_JOINTS.transpose(1, 2, 0)[None]),
+        "sample=3 but the file holds 1",
+        (("format", "mdm"), ("sample", 3)),
+        ("--format", "mdm", "--sample", "3"),
+    ),
 ]
 
 
@@ -249,20 +322,24 @@ def test_cli_prints_one_line_exits_2_and_writes_nothing(case, tmp_path, capsys):
 def test_cli_subprocess_exit_status_and_single_line(tmp_path):
     bad = tmp_path / "bad.bvh"
     bad.write_text(BVH[:400])
-    result = subprocess.run([sys.executable, "-m", "mimicsim.cli", "motion", "info", str(bad)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "mimicsim.cli", "motion", "info", str(bad)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2
     expected = f"mimicsim: error: {bad}: malformed BVH: no MOTION section (truncated?)"
     assert result.stderr.strip().splitlines() == [expected]
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"up": "sideways"}, "up='sideways'"),
-    ({"units": "furlongs"}, "units='furlongs'"),
-    ({"units": -1.0}, "units=-1.0"),
-    ({"format": "fbx"}, "unknown format 'fbx'"),
-    ({"format": "rep272", "units": "cm"}, "option units does not apply to format 'rep272'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"up": "sideways"}, "up='sideways'"),
+        ({"units": "furlongs"}, "units='furlongs'"),
+        ({"units": -1.0}, "units=-1.0"),
+        ({"format": "fbx"}, "unknown format 'fbx'"),
+        ({"format": "rep272", "units": "cm"}, "option units does not apply to format 'rep272'"),
+    ],
+)
 def test_bad_options_are_config_errors(options, message, tmp_path):
     path = npy("j.npy", Y_UP_JOINTS)(tmp_path)
     fmt = options.pop("format", None)

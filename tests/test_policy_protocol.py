@@ -1,11 +1,17 @@
 import numpy as np
 import pytest
-
 from fake_task import GoalPolicy
-from mimicsim.policies.protocol import Policy, PolicyError, check_actions, check_metadata
 
-VALID = {"name": "p", "version": "1", "action_horizon": 16, "action_dim": 13, "cameras": ("ego",),
-         "image_size": (224, 224)}
+from mimicsim.policies.manipulation.protocol import Policy, PolicyError, check_actions, check_metadata
+
+VALID = {
+    "name": "p",
+    "version": "1",
+    "action_horizon": 16,
+    "action_dim": 13,
+    "cameras": ("ego",),
+    "image_size": (224, 224),
+}
 
 
 def test_a_conforming_class_is_a_policy_and_a_partial_one_is_not():
@@ -24,15 +30,18 @@ def test_metadata_is_normalised():
     assert check_metadata({**VALID, "cameras": [], "image_size": None, "privileged": True})["privileged"] is True
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"action_horizon": ...}, "lacks action_horizon"),
-    ({"action_horizon": 0}, "'action_horizon' must be an integer >= 1"),
-    ({"action_dim": True}, "'action_dim' must be an integer >= 1"),
-    ({"name": ""}, "'name' must be a non-empty string"),
-    ({"cameras": "ego"}, "'cameras' must be a list"),
-    ({"image_size": (224,)}, "'image_size' must be"),
-    ({"image_size": None}, "names cameras but its 'image_size' is None"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"action_horizon": ...}, "lacks action_horizon"),
+        ({"action_horizon": 0}, "'action_horizon' must be an integer >= 1"),
+        ({"action_dim": True}, "'action_dim' must be an integer >= 1"),
+        ({"name": ""}, "'name' must be a non-empty string"),
+        ({"cameras": "ego"}, "'cameras' must be a list"),
+        ({"image_size": (224,)}, "'image_size' must be"),
+        ({"image_size": None}, "names cameras but its 'image_size' is None"),
+    ],
+)
 def test_bad_metadata_is_named(change, message):
     meta = {key: value for key, value in {**VALID, **change}.items() if value is not ...}  # ...: key left out
     with pytest.raises(PolicyError, match=message):

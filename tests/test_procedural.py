@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from mimicsim.errors import ConfigError
-from mimicsim.eval.human_plausibility import human_plausibility
-from mimicsim.retarget import procedural as P
-from mimicsim.retarget.contacts import estimate_contacts
-from mimicsim.retarget.human_motion import bone_lengths
-from mimicsim.retarget.normalize import facing_yaw, normalize
-from mimicsim.retarget.skeleton import SMPL_JOINTS
+from mimicsim.retarget.human import procedural as P
+from mimicsim.retarget.human.contacts import estimate_contacts
+from mimicsim.retarget.human.motion import bone_lengths
+from mimicsim.retarget.human.normalize import facing_yaw, normalize
+from mimicsim.retarget.human.plausibility import human_plausibility
+from mimicsim.retarget.human.skeleton import SMPL_JOINTS
 
 TOES = [SMPL_JOINTS.index("left_foot"), SMPL_JOINTS.index("right_foot")]
 
@@ -39,16 +39,16 @@ def test_deterministic(demo):
 def test_demo_is_a_walk_with_a_left_turn_and_a_wave(demo):
     assert demo.duration == pytest.approx(10.0)
     assert demo.height == pytest.approx(1.70)
-    assert facing_yaw(demo.positions[:1])[0] == pytest.approx(0.0, abs=np.radians(3))      # starts facing +x
+    assert facing_yaw(demo.positions[:1])[0] == pytest.approx(0.0, abs=np.radians(3))  # starts facing +x
     assert facing_yaw(demo.positions[-1:])[0] == pytest.approx(np.pi / 2, abs=np.radians(3))  # ends facing +y
     np.testing.assert_allclose(demo.positions[0, 0, :2], 0.0)
     travel = demo.positions[-1, 0, :2]
-    assert travel[0] > 2.0 and travel[1] > 2.0                 # walked forward, then on to the left
+    assert travel[0] > 2.0 and travel[1] > 2.0  # walked forward, then on to the left
     wrist, head = demo.joint("right_wrist"), demo.joint("head")
     waving = np.flatnonzero(wrist[:, 2] > head[:, 2])
     assert 7.2 < waving[0] / demo.fps < 8.0 and waving.size / demo.fps > 1.2
     sway = wrist[waving, :2] - demo.joint("right_shoulder")[waving, :2]
-    assert np.ptp(sway @ [1.0, 0.0]) > 0.08                    # the hand moves side to side
+    assert np.ptp(sway @ [1.0, 0.0]) > 0.08  # the hand moves side to side
     assert (demo.joint("left_wrist")[:, 2] < head[:, 2]).all()
 
 
@@ -57,20 +57,20 @@ def test_feet_never_slip_and_stay_on_the_floor(demo, walk):
         toes = motion.positions[:, TOES]
         moved = np.linalg.norm(np.diff(toes[..., :2], axis=0), axis=-1)
         assert planted(motion).mean() > 0.5
-        assert moved[planted(motion)].max() == 0.0             # zero slip while planted
-        assert motion.positions[..., 2].min() >= 0.0            # nothing below the floor
-        assert np.abs(toes[..., 2]).min(axis=1).max() < 0.12    # a foot is always near the floor (walking)
+        assert moved[planted(motion)].max() == 0.0  # zero slip while planted
+        assert motion.positions[..., 2].min() >= 0.0  # nothing below the floor
+        assert np.abs(toes[..., 2]).min(axis=1).max() < 0.12  # a foot is always near the floor (walking)
 
 
 def test_gait_has_stance_swing_and_bob(walk):
     steady = slice(int(1.5 * walk.fps), int(4.5 * walk.fps))
     toes = walk.positions[steady][:, TOES]
     stance = (toes[..., 2] == 0.0).mean(axis=0)
-    assert np.all((stance > 0.5) & (stance < 0.75))            # ~60 % stance per foot
+    assert np.all((stance > 0.5) & (stance < 0.75))  # ~60 % stance per foot
     assert ((toes[..., 2] == 0.0).sum(axis=1) == 0).sum() == 0  # walking: never both feet in the air
     pelvis = walk.positions[steady, 0]
-    assert 0.03 < np.ptp(pelvis[:, 2]) < 0.10                  # the pelvis bobs
-    assert 0.02 < np.ptp(pelvis[:, 1]) < 0.08                  # and sways over the stance foot
+    assert 0.03 < np.ptp(pelvis[:, 2]) < 0.10  # the pelvis bobs
+    assert 0.02 < np.ptp(pelvis[:, 1]) < 0.08  # and sways over the stance foot
     speed = (pelvis[-1, 0] - pelvis[0, 0]) / (len(pelvis) - 1) * walk.fps
     assert speed == pytest.approx(1.2, rel=0.05)
     z = walk.positions[:, TOES[0], 2]
@@ -120,7 +120,7 @@ def test_parameters_take_effect():
     turned = P.generate([P.Stand(0.2), P.Turn(angle=-135.0, duration=2.0), P.Stand(0.5)])
     assert facing_yaw(turned.positions[-1:])[0] == pytest.approx(np.radians(-135.0), abs=np.radians(3))
     np.testing.assert_allclose(turned.positions[-1, 0, :2], 0.0, atol=0.01)  # turned in place
-    assert planted(turned).mean() < 0.95                                     # by stepping
+    assert planted(turned).mean() < 0.95  # by stepping
 
 
 def test_squat_and_jump():
@@ -136,7 +136,7 @@ def test_squat_and_jump():
     pelvis = jump.joint("pelvis")
     assert pelvis[flight, 2].max() - pelvis[flight[0] - 1, 2] == pytest.approx(0.2, abs=0.02)
     assert jump.positions[-1, TOES, 0] - jump.positions[0, TOES, 0] == pytest.approx([0.5, 0.5], abs=1e-9)
-    assert planted(jump)[: flight[0] - 10].all() and planted(jump)[flight[-1] + 2:].all()
+    assert planted(jump)[: flight[0] - 10].all() and planted(jump)[flight[-1] + 2 :].all()
 
 
 def test_overlays_compose_with_any_action():
@@ -148,15 +148,18 @@ def test_overlays_compose_with_any_action():
     assert sequence.duration == pytest.approx(1.5 + 2.0 + 2.0 + 1.6)
 
 
-@pytest.mark.parametrize("actions, message", [
-    ([], "at least one action"),
-    ([P.Walk(duration=-1.0)], "duration=-1.0"),
-    ([P.Walk(step_length=1.5)], "step_length"),
-    ([P.Squat(depth=0.9)], "depth"),
-    ([P.Jump(height=0.4, duration=0.8)], "needs duration"),
-    ([P.Wave(hand="both")], "Wave.hand"),
-    (["dance"], "unknown action"),
-])
+@pytest.mark.parametrize(
+    "actions, message",
+    [
+        ([], "at least one action"),
+        ([P.Walk(duration=-1.0)], "duration=-1.0"),
+        ([P.Walk(step_length=1.5)], "step_length"),
+        ([P.Squat(depth=0.9)], "depth"),
+        ([P.Jump(height=0.4, duration=0.8)], "needs duration"),
+        ([P.Wave(hand="both")], "Wave.hand"),
+        (["dance"], "unknown action"),
+    ],
+)
 def test_bad_parameters(actions, message):
     with pytest.raises(ConfigError, match=message):
         P.generate(actions)

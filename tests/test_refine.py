@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from mimicsim.assets import load_robot
-from mimicsim.envs.reference_clips import arm_wave_clip, floating_clip
-from mimicsim.envs.tracking_config import TrackingEnvCfg
-from mimicsim.eval.tracking_metrics import tracking_metrics
+from mimicsim.envs.tracking.config import TrackingEnvCfg
+from mimicsim.envs.tracking.reference_clips import arm_wave_clip, floating_clip
 from mimicsim.errors import InputFileError
-from mimicsim.policies.refine import refine_file, refine_motion
-from mimicsim.policies.refine_batch import refine_batch
-from mimicsim.policies.tracker_policy import load_tracker
-from mimicsim.policies.tracker_training import PPOConfig, TrainConfig, train_tracker
+from mimicsim.eval.tracking_metrics import tracking_metrics
+from mimicsim.policies.tracking.refine import refine_file, refine_motion
+from mimicsim.policies.tracking.refine_batch import refine_batch
+from mimicsim.policies.tracking.tracker import load_tracker
+from mimicsim.policies.tracking.training import PPOConfig, TrainConfig, train_tracker
 from mimicsim.retarget import robot_motion
 
 
@@ -28,8 +28,13 @@ def clips(tmp_path_factory):
     clips = folder / "clips"
     stand = robot_motion.save(arm_wave_clip(g1, seconds=2.0, amplitude=0.0), clips / "stand.npz")
     float_ = robot_motion.save(floating_clip(g1, seconds=2.0), clips / "float.npz")
-    config = TrainConfig(env=TrackingEnvCfg(robot="g1"), ppo=PPOConfig(n_steps=8, batch_size=16, hidden=(32,)),
-                         steps=0, num_envs=2, workers=0)
+    config = TrainConfig(
+        env=TrackingEnvCfg(robot="g1"),
+        ppo=PPOConfig(n_steps=8, batch_size=16, hidden=(32,)),
+        steps=0,
+        num_envs=2,
+        workers=0,
+    )
     policy = train_tracker([stand], folder / "run", config).checkpoint
     return stand, float_, policy
 
@@ -41,7 +46,9 @@ def test_an_impossible_clip_fails_with_a_reason(clips, tmp_path):
     assert not refinement.success
     # The reference rises off the floor; the robot cannot: its anchor (and feet) fall behind in height.
     assert refinement.termination in ("anchor_height", "end_effector_height")
-    assert 0 < refinement.failure_frame < 60 and refinement.failure_time == pytest.approx(refinement.failure_frame / 30, abs=0.04)
+    assert 0 < refinement.failure_frame < 60 and refinement.failure_time == pytest.approx(
+        refinement.failure_frame / 30, abs=0.04
+    )
     assert f"{refinement.termination} at frame {refinement.failure_frame}" in refinement.describe()
     physical = robot_motion.load(out)
     assert physical.kind == "physical" and physical.quality["success"] is False
@@ -117,8 +124,8 @@ def test_the_refine_and_eval_tracking_verbs(clips, tmp_path, capsys):
 def test_the_shipped_g1_policy_tracks_the_demo_clip(tmp_path):
     """`make demo`'s contract: if this fails after a retargeting change, retrain the policy
     (policies/pretrained/README.md)."""
-    from mimicsim.policies.pretrained import pretrained_policy
-    from mimicsim.retarget.procedural import demo_clip
+    from mimicsim.policies.tracking.pretrained import pretrained_policy
+    from mimicsim.retarget.human.procedural import demo_clip
     from mimicsim.retarget.retargeter import retarget
 
     tracker = load_tracker(pretrained_policy("g1"))

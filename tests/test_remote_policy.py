@@ -8,31 +8,37 @@ import urllib.request
 import msgpack
 import numpy as np
 import pytest
+from fake_task import GoalPolicy
 from websockets.sync.client import connect
 from websockets.sync.server import serve
 
-from fake_task import GoalPolicy
-from mimicsim.policies.protocol import Policy, PolicyError
-from mimicsim.policies.remote import PolicyServer, RemotePolicy, pack, unpack
+from mimicsim.policies.manipulation.protocol import Policy, PolicyError
+from mimicsim.policies.manipulation.remote import PolicyServer, RemotePolicy, pack, unpack
 
 
 def obs(state=None):
-    return {"image": {"ego": np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)},
-            "state": np.linspace(-0.4, 0.4, 13, dtype=np.float32) if state is None else state,
-            "instruction": "put the red cube in the blue bowl",
-            "privileged": {"goal": np.linspace(0.5, -0.5, 13)}}
+    return {
+        "image": {"ego": np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)},
+        "state": np.linspace(-0.4, 0.4, 13, dtype=np.float32) if state is None else state,
+        "instruction": "put the red cube in the blue bowl",
+        "privileged": {"goal": np.linspace(0.5, -0.5, 13)},
+    }
 
 
 # ---------------------------------------------------------------------------------------- codec
 
-@pytest.mark.parametrize("array", [
-    np.arange(6, dtype=np.float32).reshape(2, 3),
-    np.arange(24, dtype=">f8").reshape(2, 3, 4)[:, ::2],  # big-endian and not contiguous
-    np.zeros((0, 13)),
-    np.array([True, False]),
-    np.array(7, dtype=np.int16),
-    np.arange(5, dtype=np.uint64),
-])
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.arange(24, dtype=">f8").reshape(2, 3, 4)[:, ::2],  # big-endian and not contiguous
+        np.zeros((0, 13)),
+        np.array([True, False]),
+        np.array(7, dtype=np.int16),
+        np.arange(5, dtype=np.uint64),
+    ],
+)
 def test_arrays_round_trip_with_dtype_and_shape(array):
     back = unpack(pack({"a": [array]}))["a"][0]
     assert back.dtype == array.dtype and back.shape == array.shape
@@ -53,13 +59,16 @@ def _ext(dtype, shape, buffer):
     return msgpack.packb({"a": msgpack.ExtType(1, msgpack.packb([dtype, shape, buffer]))})
 
 
-@pytest.mark.parametrize("payload, message", [
-    (_ext("|O", [1], b"\0" * 8), "refusing array dtype"),
-    (_ext("<U4", [1], b"\0" * 16), "refusing array dtype"),
-    (_ext("<f4", [3], b"\0" * 8), "does not match"),
-    (_ext("<f4", [-1], b""), "malformed array shape"),
-    (msgpack.packb(msgpack.ExtType(9, b"")), "unknown msgpack extension"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (_ext("|O", [1], b"\0" * 8), "refusing array dtype"),
+        (_ext("<U4", [1], b"\0" * 16), "refusing array dtype"),
+        (_ext("<f4", [3], b"\0" * 8), "does not match"),
+        (_ext("<f4", [-1], b""), "malformed array shape"),
+        (msgpack.packb(msgpack.ExtType(9, b"")), "unknown msgpack extension"),
+    ],
+)
 def test_malformed_arrays_are_refused(payload, message):
     with pytest.raises(ValueError, match=message):
         unpack(payload)
@@ -73,6 +82,7 @@ def test_pickles_and_object_arrays_are_never_accepted():
 
 
 # ------------------------------------------------------------------------------ server + client
+
 
 class SlowPolicy(GoalPolicy):
     """Blocks in infer until released (bounded, so the server thread always ends)."""

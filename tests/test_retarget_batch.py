@@ -13,8 +13,8 @@ import pytest
 
 from mimicsim.errors import ConfigError
 from mimicsim.retarget.batch import MANIFEST, run_batch
-from mimicsim.retarget.formats.npz import save_npz
-from mimicsim.retarget.procedural import Body, Jump, Stand, Turn, Walk, generate
+from mimicsim.retarget.human.formats.npz import save_npz
+from mimicsim.retarget.human.procedural import Body, Jump, Stand, Turn, Walk, generate
 from mimicsim.retarget.robot_motion import load
 
 GOOD = ("a_walk.npz", "b_turn.npz", "c_jump.npz", "nested/d_walk.npz", "nested/e_tall.npz")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from mimicsim.assets import load_robot
-from mimicsim.eval.retarget_quality import evaluate
 from mimicsim.retarget.feet import contact_phases, split_sliding_contacts
-from mimicsim.retarget.procedural import Stand, Turn, Walk, generate
+from mimicsim.retarget.human.procedural import Stand, Turn, Walk, generate
+from mimicsim.retarget.quality import evaluate
 from mimicsim.retarget.retargeter import RetargetConfig, plan, retarget
 from mimicsim.retarget.robot_motion import RobotMotion
 

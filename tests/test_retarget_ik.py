@@ -10,11 +10,11 @@ import pytest
 
 from mimicsim.assets import RobotSpec, load_robot
 from mimicsim.retarget.collision import ContactQuery, body_groups
-from mimicsim.retarget.human_motion import HumanMotion, MotionSource
+from mimicsim.retarget.human.motion import HumanMotion, MotionSource
+from mimicsim.retarget.human.skeleton import SMPL_JOINTS
 from mimicsim.retarget.ik import FrameGoal, IKSettings, KeypointIK
 from mimicsim.retarget.retargeter import retarget
 from mimicsim.retarget.scaling import SEGMENTS, robot_rest
-from mimicsim.retarget.skeleton import SMPL_JOINTS
 
 FPS = 30.0
 
@@ -67,13 +67,21 @@ def _robot_as_human(spec: RobotSpec, qpos: np.ndarray) -> tuple[HumanMotion, np.
             positions[t, SMPL_JOINTS.index(name)] = keypoints[t, k]
         p_pos, p_rot = data.xpos[pelvis], data.xmat[pelvis].reshape(3, 3)
         s_pos, s_rot = keypoints[t, rest.index("spine3")], data.xmat[torso].reshape(3, 3)
-        extra = {"spine1": p_pos + p_rot @ [0, 0, 0.08], "spine2": 0.5 * (p_pos + s_pos),
-                 "neck": s_pos + s_rot @ [0, 0, 0.1], "left_collar": s_pos + s_rot @ [0, 0.05, 0.05],
-                 "right_collar": s_pos + s_rot @ [0, -0.05, 0.05]}
+        extra = {
+            "spine1": p_pos + p_rot @ [0, 0, 0.08],
+            "spine2": 0.5 * (p_pos + s_pos),
+            "neck": s_pos + s_rot @ [0, 0, 0.1],
+            "left_collar": s_pos + s_rot @ [0, 0.05, 0.05],
+            "right_collar": s_pos + s_rot @ [0, -0.05, 0.05],
+        }
         for name, point in extra.items():
             positions[t, SMPL_JOINTS.index(name)] = point
-    motion = HumanMotion(positions=positions, fps=FPS, source=MotionSource(None, f"fk:{spec.name}"),
-                         contacts=np.ones((len(qpos), 2), dtype=bool))  # both feet stay planted
+    motion = HumanMotion(
+        positions=positions,
+        fps=FPS,
+        source=MotionSource(None, f"fk:{spec.name}"),
+        contacts=np.ones((len(qpos), 2), dtype=bool),
+    )  # both feet stay planted
     return motion, keypoints
 
 
@@ -153,8 +161,10 @@ def _arm_torso_distance(spec: RobotSpec, qpos: np.ndarray) -> float:
     groups = body_groups(spec)
     arm, trunk = groups["right_arm"], groups["trunk"]
     bodies = query.model.geom_bodyid
-    mask = [(bodies[a] in arm and bodies[b] in trunk) or (bodies[b] in arm and bodies[a] in trunk)
-            for a, b in zip(contacts.geom1, contacts.geom2)]
+    mask = [
+        (bodies[a] in arm and bodies[b] in trunk) or (bodies[b] in arm and bodies[a] in trunk)
+        for a, b in zip(contacts.geom1, contacts.geom2)
+    ]
     return float(contacts.dist[mask].min(initial=0.1))
 
 
@@ -174,7 +184,7 @@ def test_hand_target_inside_the_torso_is_refused(robot):
 
 
 def test_scales_follow_each_limb_and_the_config_overrides_them():
-    from mimicsim.retarget.procedural import Body, Stand, generate
+    from mimicsim.retarget.human.procedural import Body, Stand, generate
     from mimicsim.retarget.scaling import derive_scales
 
     rest = robot_rest(load_robot("h1"))

@@ -9,9 +9,9 @@ import pytest
 
 from mimicsim.assets import load_robot
 from mimicsim.errors import ConfigError, InputFileError
-from mimicsim.eval.retarget_quality import evaluate, with_quality
-from mimicsim.retarget.human_motion import HumanMotion, MotionSource
-from mimicsim.retarget.procedural import Stand, Walk, generate
+from mimicsim.retarget.human.motion import HumanMotion, MotionSource
+from mimicsim.retarget.human.procedural import Stand, Walk, generate
+from mimicsim.retarget.quality import evaluate, with_quality
 from mimicsim.retarget.retargeter import retarget
 from mimicsim.retarget.robot_motion import SCHEMA, RobotMotion, export_csv, from_qpos, import_csv, load, save
 
@@ -28,8 +28,16 @@ def test_npz_round_trip_keeps_everything(motion, tmp_path):
     assert (back.robot, back.fps, back.kind) == (motion.robot, motion.fps, motion.kind)
     assert back.joint_names == motion.joint_names and back.body_names == motion.body_names
     assert back.keypoint_names == motion.keypoint_names
-    for name in ("root_pos", "root_quat_wxyz", "joint_pos", "joint_vel", "body_pos", "body_quat_wxyz",
-                 "contacts", "keypoint_targets"):
+    for name in (
+        "root_pos",
+        "root_quat_wxyz",
+        "joint_pos",
+        "joint_vel",
+        "body_pos",
+        "body_quat_wxyz",
+        "contacts",
+        "keypoint_targets",
+    ):
         np.testing.assert_array_equal(getattr(back, name), getattr(motion, name), err_msg=name)
     assert back.quality == motion.quality and back.quality["passes"]
     assert back.source == motion.source and back.source["format"].startswith("procedural")
@@ -70,9 +78,22 @@ def test_unknown_robot_is_a_config_error():
 def test_empty_motions_are_refused(motion, tmp_path):
     with pytest.raises(InputFileError, match="at least 2 frames"):
         HumanMotion(positions=np.zeros((1, 22, 3)), fps=30.0, source=MotionSource("one.npy", "joints"))
-    empty = replace(motion, **{name: getattr(motion, name)[:0] for name in (
-        "root_pos", "root_quat_wxyz", "joint_pos", "joint_vel", "body_pos", "body_quat_wxyz", "contacts",
-        "keypoint_targets")})
+    empty = replace(
+        motion,
+        **{
+            name: getattr(motion, name)[:0]
+            for name in (
+                "root_pos",
+                "root_quat_wxyz",
+                "joint_pos",
+                "joint_vel",
+                "body_pos",
+                "body_quat_wxyz",
+                "contacts",
+                "keypoint_targets",
+            )
+        },
+    )
     path = save(empty, tmp_path / "empty.npz")
     with pytest.raises(InputFileError, match="empty.npz: needs at least 2 frames"):
         load(path)

@@ -5,7 +5,7 @@ import pytest
 from mimicsim.assets import load_robot, robot_names
 from mimicsim.assets.snapshots import hold_pose
 from mimicsim.errors import ConfigError
-from mimicsim.retarget.skeleton import SMPL_JOINTS
+from mimicsim.retarget.human.skeleton import SMPL_JOINTS
 
 EXPECTED_DOF = {"g1": 29, "h1": 19, "h1_2": 27}
 
@@ -41,7 +41,9 @@ def test_feet_rest_on_the_floor_and_keypoints_name_smpl_joints(name):
     for site in spec.keypoint_sites.values():
         assert spec.model.site(site).id >= 0
     # Left keypoints are on the robot's left (+y) in the standing pose.
-    assert data.site(spec.keypoint_sites["left_wrist"]).xpos[1] > 0 > data.site(spec.keypoint_sites["right_wrist"]).xpos[1]
+    assert (
+        data.site(spec.keypoint_sites["left_wrist"]).xpos[1] > 0 > data.site(spec.keypoint_sites["right_wrist"]).xpos[1]
+    )
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_DOF))

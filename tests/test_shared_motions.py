@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from mimicsim.errors import InputFileError
-from mimicsim.eval.human_plausibility import human_plausibility
-from mimicsim.retarget.formats import humanml3d, load_motion, rep272
-from mimicsim.retarget.formats.arrays import read_npy
-from mimicsim.retarget.normalize import axes_rotation, foot_heights, normalize
-from mimicsim.retarget.skeleton import SMPL_JOINTS
+from mimicsim.retarget.human.formats import humanml3d, load_motion, rep272
+from mimicsim.retarget.human.formats.arrays import read_npy
+from mimicsim.retarget.human.normalize import axes_rotation, foot_heights, normalize
+from mimicsim.retarget.human.plausibility import human_plausibility
+from mimicsim.retarget.human.skeleton import SMPL_JOINTS
 
 # Body motions and how to read them (fps where the file cannot say it).
 MOTIONS = {
@@ -42,8 +42,9 @@ REAL_MOCAP = ["bvh/cmu_01_01.bvh", "humanml3d_263/012314_new_joint_vecs.npy", "r
 
 
 def test_every_file_is_accounted_for(shared_motions):
-    files = {str(p.relative_to(shared_motions)) for p in shared_motions.rglob("*")
-             if p.is_file() and p.name != "README.md"}
+    files = {
+        str(p.relative_to(shared_motions)) for p in shared_motions.rglob("*") if p.is_file() and p.name != "README.md"
+    }
     assert files == set(MOTIONS) | set(NOT_MOTIONS)
 
 
@@ -52,11 +53,12 @@ def test_clip_loads_on_the_floor_upright_at_a_plausible_height(shared_motions, n
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         motion = load_motion(shared_motions / name, **MOTIONS[name])
-    assert [str(w.message) for w in caught] == ([f"{shared_motions / name}: {motion.source.details['warning']}"]
-                                                if name == MIRRORED else [])
+    assert [str(w.message) for w in caught] == (
+        [f"{shared_motions / name}: {motion.source.details['warning']}"] if name == MIRRORED else []
+    )
     assert motion.joint_names == SMPL_JOINTS and motion.num_frames >= 40
     ready = normalize(motion)
-    assert abs(foot_heights(ready.positions).min()) <= 0.02     # on the floor, not below or above
+    assert abs(foot_heights(ready.positions).min()) <= 0.02  # on the floor, not below or above
     head, pelvis = ready.joint("head"), ready.joint("pelvis")
     ankles = 0.5 * (ready.joint("left_ankle") + ready.joint("right_ankle"))
     assert np.mean(head[:, 2] > pelvis[:, 2]) > 0.9 and np.mean(pelvis[:, 2] > ankles[:, 2]) > 0.9  # right way up
@@ -99,8 +101,9 @@ def test_golden_263_normalised_features(shared_motions):
     folder = shared_motions / "humanml3d_263"
     features = read_npy(folder / "012314_new_joint_vecs.npy")
     mean, std = read_npy(folder / "Mean.npy"), read_npy(folder / "Std.npy")
-    motion = humanml3d.from_features((features - mean) / std, folder / "normalised.npy",
-                                     mean=folder / "Mean.npy", std=folder / "Std.npy")
+    motion = humanml3d.from_features(
+        (features - mean) / std, folder / "normalised.npy", mean=folder / "Mean.npy", std=folder / "Std.npy"
+    )
     golden = read_npy(folder / "012314_new_joints.npy") @ axes_rotation("y").T
     np.testing.assert_allclose(motion.positions, golden, rtol=0, atol=1e-5)
 

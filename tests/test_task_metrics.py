@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mimicsim.envs.task_metrics import (
-    cloth_coverage, pick_place_success, pour_fraction, progress_score, spilled_count,
+from mimicsim.envs.manipulation.metrics import (
+    cloth_coverage,
+    pick_place_success,
+    pour_fraction,
+    progress_score,
+    spilled_count,
 )
-from mimicsim.envs.unfold import GRID, SPACING, folded_grid
+from mimicsim.envs.manipulation.unfold import GRID, SPACING, folded_grid
 
 
 def _flat(yaw: float) -> np.ndarray:
@@ -47,13 +51,15 @@ def test_pour_fraction_is_exact_on_synthetic_particles():
 
 def test_spill_counts_only_particles_resting_beyond_the_bound_or_off_the_table():
     centre = np.array([0.5, 0.2])
-    particles = np.array([
-        [0.5, 0.2, 0.005],    # in the target
-        [0.5, -0.2, 0.03],    # still in the cup, far away: not spilled
-        [0.9, 0.2, 0.005],    # on the table beyond the bound: spilled
-        [0.6, 0.2, 0.005],    # on the table inside the bound: tolerated
-        [0.5, 0.2, -0.5],     # fell off the table: spilled
-    ])
+    particles = np.array(
+        [
+            [0.5, 0.2, 0.005],  # in the target
+            [0.5, -0.2, 0.03],  # still in the cup, far away: not spilled
+            [0.9, 0.2, 0.005],  # on the table beyond the bound: spilled
+            [0.6, 0.2, 0.005],  # on the table inside the bound: tolerated
+            [0.5, 0.2, -0.5],  # fell off the table: spilled
+        ]
+    )
     assert spilled_count(particles, centre, bound=0.2, z_rest=0.007, z_floor=-0.01) == 2
 
 

@@ -9,17 +9,25 @@ import onnx
 import pytest
 
 from mimicsim.assets import load_robot
-from mimicsim.envs.reference_clips import squat_clip
-from mimicsim.envs.tracking_config import TrackingEnvCfg
+from mimicsim.envs.tracking.config import TrackingEnvCfg
+from mimicsim.envs.tracking.reference_clips import squat_clip
 from mimicsim.errors import ConfigError, InputFileError
-from mimicsim.policies.checkpoint import read_checkpoint
-from mimicsim.policies.onnx_export import export_onnx
-from mimicsim.policies.tracker_policy import OnnxTracker, load_tracker
-from mimicsim.policies.tracker_training import PPOConfig, TrainConfig, train_tracker
+from mimicsim.policies.tracking.checkpoint import read_checkpoint
+from mimicsim.policies.tracking.onnx_export import export_onnx
+from mimicsim.policies.tracking.tracker import OnnxTracker, load_tracker
+from mimicsim.policies.tracking.training import PPOConfig, TrainConfig, train_tracker
 from mimicsim.retarget import robot_motion
 
-SMALL = TrainConfig(env=TrackingEnvCfg(robot="g1"), ppo=PPOConfig(n_steps=64, batch_size=256, n_epochs=2, hidden=(64, 64)),
-                    steps=2048, num_envs=16, workers=1, eval_every=1024, checkpoint_every=1024, seed=3)
+SMALL = TrainConfig(
+    env=TrackingEnvCfg(robot="g1"),
+    ppo=PPOConfig(n_steps=64, batch_size=256, n_epochs=2, hidden=(64, 64)),
+    steps=2048,
+    num_envs=16,
+    workers=1,
+    eval_every=1024,
+    checkpoint_every=1024,
+    seed=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +43,10 @@ def test_a_short_run_writes_logs_and_checkpoints(run):
     assert result.num_timesteps == 2048
     for name in ("progress.csv", "eval.csv", "config.json", "checkpoints/latest.npz"):
         assert (out / name).is_file(), name
-    assert sorted(p.name for p in (out / "checkpoints").glob("step_*.npz")) == \
-        ["step_0000001024.npz", "step_0000002048.npz"]
+    assert sorted(p.name for p in (out / "checkpoints").glob("step_*.npz")) == [
+        "step_0000001024.npz",
+        "step_0000002048.npz",
+    ]
     assert any(p.name.startswith("events.out.tfevents") for p in out.iterdir())
     evals = (out / "eval.csv").read_text().splitlines()
     assert evals[0].startswith("timesteps,wall_seconds,success_rate") and len(evals) >= 3
@@ -57,8 +67,12 @@ def test_the_checkpoint_loads_as_a_policy(run):
 
 def test_training_resumes_from_a_checkpoint(run, tmp_path):
     motion, _, result = run
-    resumed = train_tracker([motion], tmp_path / "resumed", TrainConfig(**{**SMALL.__dict__, "steps": 3072, "workers": 0}),
-                            resume=result.checkpoint)
+    resumed = train_tracker(
+        [motion],
+        tmp_path / "resumed",
+        TrainConfig(**{**SMALL.__dict__, "steps": 3072, "workers": 0}),
+        resume=result.checkpoint,
+    )
     assert resumed.num_timesteps == 3072  # 2048 from the checkpoint + one more rollout
     before, after = read_checkpoint(result.checkpoint), read_checkpoint(resumed.checkpoint)
     assert after.obs_count > before.obs_count  # normalisation statistics carried over and grew
@@ -82,7 +96,9 @@ def test_onnx_export_matches_torch_and_carries_metadata(run, tmp_path):
     assert json.loads(path.with_suffix(".json").read_text())["robot"] == "g1"
     torch_tracker, onnx_tracker = load_tracker(result.checkpoint), load_tracker(path)
     assert isinstance(onnx_tracker, OnnxTracker)
-    obs = np.random.default_rng(1).normal(size=(64, len(read_checkpoint(result.checkpoint).obs_mean))).astype(np.float32)
+    obs = (
+        np.random.default_rng(1).normal(size=(64, len(read_checkpoint(result.checkpoint).obs_mean))).astype(np.float32)
+    )
     np.testing.assert_allclose(onnx_tracker.act(obs), torch_tracker.act(obs), rtol=1e-4, atol=1e-5)
 
 
@@ -99,8 +115,27 @@ def test_the_train_tracker_verb(tmp_path, capsys):
     from mimicsim.cli import main
 
     motion = robot_motion.save(squat_clip(load_robot("g1"), seconds=1.0), tmp_path / "squat.npz")
-    assert main(["train-tracker", str(motion), "--robot", "g1", "--out", str(tmp_path / "run"), "--steps", "0",
-                 "--num-envs", "2", "--workers", "0", "--ppo.batch-size", "64"]) == 0
+    assert (
+        main(
+            [
+                "train-tracker",
+                str(motion),
+                "--robot",
+                "g1",
+                "--out",
+                str(tmp_path / "run"),
+                "--steps",
+                "0",
+                "--num-envs",
+                "2",
+                "--workers",
+                "0",
+                "--ppo.batch-size",
+                "64",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "run" / "policy.onnx").is_file() and (tmp_path / "run" / "policy.json").is_file()
     assert "policy:" in capsys.readouterr().out
     assert main(["train-tracker", str(tmp_path / "missing.npz")]) == 2

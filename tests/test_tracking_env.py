@@ -12,12 +12,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from mimicsim.assets import load_robot, robot_names
-from mimicsim.envs.reference_clips import arm_wave_clip, squat_clip
-from mimicsim.envs.tracking import ENV_IDS, TrackingEnv, register_tracking_envs
-from mimicsim.envs.tracking_batch import TrackingBatch
-from mimicsim.envs.tracking_config import TrackingEnvCfg
+from mimicsim.envs.tracking.batch import TrackingBatch
+from mimicsim.envs.tracking.config import TrackingEnvCfg
+from mimicsim.envs.tracking.env import ENV_IDS, TrackingEnv, register_tracking_envs
+from mimicsim.envs.tracking.reference_clips import arm_wave_clip, squat_clip
 from mimicsim.errors import ConfigError, InputFileError
-
 
 ROBOTS = robot_names()
 
@@ -183,8 +182,7 @@ def test_failure_weighted_sampling_starts_before_failures():
 
 def test_bad_inputs_are_explained():
     with pytest.raises(ConfigError, match="robot"):
-        TrackingEnv([squat_clip(load_robot("g1"), seconds=1.0)], robot="h1",
-                    cfg=TrackingEnvCfg(robot="g1"))
+        TrackingEnv([squat_clip(load_robot("g1"), seconds=1.0)], robot="h1", cfg=TrackingEnvCfg(robot="g1"))
     with pytest.raises(InputFileError, match="not 'h1'"):
         TrackingEnv([squat_clip(load_robot("g1"), seconds=1.0)], robot="h1")
 
