@@ -176,7 +176,15 @@ class Manifest:
 _ROBOTS: dict[str, Any] = {}
 
 
-def retarget_clip(source: str, output: str, directory: str, out: str, robot: str, config: dict[str, Any]) -> ClipResult:
+def retarget_clip(
+    source: str,
+    output: str,
+    directory: str,
+    out: str,
+    robot: str,
+    config: dict[str, Any],
+    load_options: dict[str, Any] | None = None,
+) -> ClipResult:
     """Load, retarget, evaluate and save one clip; every error becomes a failed `ClipResult`."""
     from mimicsim.retarget.human.formats import load_motion
     from mimicsim.retarget.quality import with_quality
@@ -186,7 +194,8 @@ def retarget_clip(source: str, output: str, directory: str, out: str, robot: str
     start = time.perf_counter()
     try:
         spec = _robot(robot)
-        motion = with_quality(retarget(load_motion(Path(directory) / source), spec, config_from_dict(config)), spec)
+        human = load_motion(Path(directory) / source, **(load_options or {}))
+        motion = with_quality(retarget(human, spec, config_from_dict(config)), spec)
         save(motion, Path(out) / output)
         return ClipResult(source, True, motion.num_frames, time.perf_counter() - start, quality=motion.quality)
     except Exception as exc:  # a bad clip must not stop the batch: keep its reason and go on
@@ -372,11 +381,13 @@ def run_batch(
     ray_address: str | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    load_options: dict[str, Any] | None = None,
 ) -> BatchSummary:
     """Retarget every motion under `directory` into `out` (see the module docstring).
 
     Args:
         config: `RetargetConfig` fields as a dict (JSON-able; stored in the manifest).
+        load_options: `load_motion` options for every clip (JSON-able, e.g. body_models=).
         workers: Local processes (1: this process). With Ray, the number of CPUs of a local cluster.
         ray_address: Run as Ray tasks: "auto" (a running cluster), "ray://host:port", or "local" to
             start a private local cluster.
@@ -385,14 +396,18 @@ def run_batch(
 
     robot = robot_config(robot).name  # validates the name before any work
     config = dict(config or {})
+    load_options = dict(load_options or {})
     directory, out = directory.resolve(), out.resolve()
+    job = {"robot": robot, "config": config, "source": str(directory)}
+    if load_options:  # only then, so folders of runs without options resume as before
+        job["load"] = load_options
     return process_folder(
         discover(directory),
         directory,
         out,
-        {"robot": robot, "config": config, "source": str(directory)},
+        job,
         retarget_clip,
-        (str(directory), str(out), robot, config),
+        (str(directory), str(out), robot, config, load_options),
         workers=workers,
         ray_address=ray_address,
         retry_failed=retry_failed,

@@ -8,7 +8,10 @@ from typing import Annotated
 
 import tyro
 
+from mimicsim.retarget.human.formats.body_model import BodyModelOptions
 from mimicsim.retarget.retargeter import RetargetConfig, config_to_dict
+
+BodyOptions = Annotated[BodyModelOptions, tyro.conf.OmitArgPrefixes]
 
 
 def retarget(
@@ -18,11 +21,12 @@ def retarget(
     video: Path | None = None,
     format: str | None = None,
     config: RetargetConfig = RetargetConfig(),
+    body: BodyOptions = BodyModelOptions(),
 ) -> None:
     """Retarget a human motion file onto a robot; write a RobotMotion npz with its quality report.
 
     Args:
-        motion: Human motion file (.npy HumanML3D / 272 / joints, .bvh, .npz).
+        motion: Human motion file (.npy HumanML3D / 272 / joints, .bvh, .npz, AMASS / SMPL-family .npz).
         robot: g1, h1 or h1_2.
         out: Output npz (default: <motion>_<robot>.npz in the current folder).
         video: Also write an MP4 of the robot beside the source skeleton.
@@ -36,7 +40,7 @@ def retarget(
     from mimicsim.retarget.robot_motion import save
 
     spec = load_robot(robot)
-    human = load_motion(motion, format)
+    human = load_motion(motion, format, **body.options())
     result = with_quality(retargeter.retarget(human, spec, config), spec)
     out = out if out is not None else Path(f"{motion.stem}_{spec.name}.npz")
     save(result, out)
@@ -58,6 +62,7 @@ def retarget_batch(
     ray: str | None = None,
     retry_failed: bool = False,
     config: RetargetConfig = RetargetConfig(),
+    body: BodyOptions = BodyModelOptions(),
 ) -> None:
     """Retarget every motion file under a folder; resumable (kill it, rerun it: each clip once).
 
@@ -73,7 +78,14 @@ def retarget_batch(
     from mimicsim.retarget.batch import run_batch
 
     summary = run_batch(
-        directory, out, robot, config_to_dict(config), workers=workers, ray_address=ray, retry_failed=retry_failed
+        directory,
+        out,
+        robot,
+        config_to_dict(config),
+        workers=workers,
+        ray_address=ray,
+        retry_failed=retry_failed,
+        load_options=body.options(),
     )
     rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
     print(
