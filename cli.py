@@ -26,6 +26,10 @@ VERBS: Table = {
         "mimicsim.retarget.commands:retarget_batch",
         "retarget a folder of motions (resumable, workers or Ray)",
     ),
+    "retarget-stream": (
+        "mimicsim.retarget.commands:retarget_stream",
+        "retarget live frames sent over a websocket, answering robot poses",
+    ),
     "retarget-eval": ("mimicsim.retarget.commands:retarget_eval", "print the quality report of a retargeted motion"),
     "train-tracker": (
         "mimicsim.policies.tracking.commands:train_tracker",

@@ -1,4 +1,4 @@
-"""CLI verbs of the optimisation retargeter: `retarget`, `retarget-batch`, `retarget-eval`."""
+"""CLI verbs of the optimisation retargeter: `retarget`, `retarget-batch`, `retarget-stream`, `retarget-eval`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 import tyro
 
+from mimicsim.errors import ConfigError
 from mimicsim.retarget.human.formats.body_model import BodyModelOptions
 from mimicsim.retarget.retargeter import RetargetConfig, config_to_dict
 
@@ -96,6 +97,55 @@ def retarget_batch(
         print(f"{len(summary.failures)} clips failed (in this or an earlier run; --retry-failed retries them):")
     for source, error in summary.failures:
         print(f"  {source}: {error}")
+
+
+def retarget_stream(
+    listen: str = "127.0.0.1:8765",
+    robot: str = "g1",
+    out: Path | None = None,
+    config: RetargetConfig = RetargetConfig(),
+    body: BodyOptions = BodyModelOptions(),
+) -> None:
+    """Retarget live frames sent over a websocket (msgpack arrays, as the policy server); answer
+    each with the robot's pose. Stop with Ctrl-C.
+
+    Args:
+        listen: HOST:PORT to listen on (loopback by default; 0.0.0.0 to accept other machines).
+        robot: g1, h1 or h1_2.
+        out: Write each finished session as a RobotMotion npz with its quality report (later
+            sessions get _2, _3... before the suffix).
+        config: Retargeting settings (smoothing and resampling are not available live).
+        body: Body models for clients that send SMPL-family parameters instead of joints.
+    """
+    from mimicsim.retarget.stream_server import StreamServer, parse_listen
+
+    host, port = parse_listen(listen)
+    if config.smoothing > 0 or config.fps is not None:
+        raise ConfigError(
+            "--config.smoothing and --config.fps need the whole clip; a stream runs unsmoothed at its own rate"
+        )
+    try:
+        server = StreamServer(
+            robot,
+            config,
+            host,
+            port,
+            out=out,
+            body_models=body.body_models,
+            gender=body.gender,
+            model_type=body.model_type,
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    print(f"retargeting onto {server.spec.name} at {server.uri} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        for path in server.written:
+            print(f"wrote {path}")
 
 
 def retarget_eval(file: Annotated[Path, tyro.conf.Positional], json_out: bool = False) -> None:

@@ -230,3 +230,18 @@ def test_cli_reads_and_retargets_an_amass_file(models: Path, tmp_path: Path) -> 
     missing = subprocess.run([*cli, "motion", "info", str(clip)], capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert "--body-models" in missing.stderr
+
+
+def test_batch_reads_a_mixed_folder_with_body_models(models: Path, tmp_path: Path) -> None:
+    """The body-model options reach every clip and are ignored by clips that need no model."""
+    from mimicsim.retarget.batch import run_batch
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    poses, trans = walking_poses("smplh", 30, 30.0)
+    poses[:, :3] = Z_UP.as_rotvec()
+    np.savez(clips / "amass.npz", poses=poses, trans=Z_UP.apply(trans), betas=np.zeros(16), mocap_framerate=30.0)
+    joints = load_motion(clips / "amass.npz", body_models=models).positions
+    np.save(clips / "joints.npy", joints)
+    summary = run_batch(clips, tmp_path / "out", "g1", load_options={"body_models": str(models)}, progress=False)
+    assert (summary.done, summary.failed) == (2, 0), summary.failures
