@@ -31,7 +31,8 @@ def parameter_frames(path: Path, up: str) -> tuple[float, dict, list[dict]]:
     model_type = {72: "smpl", 156: "smplh", 165: "smplx"}[poses.shape[1]]
     options = {"model_type": model_type, "betas": np.asarray(data["betas"], dtype=np.float64).reshape(-1), "up": up}
     if "gender" in data:
-        options["gender"] = str(data["gender"])
+        gender = np.asarray(data["gender"]).reshape(-1)[0]
+        options["gender"] = (gender.decode() if isinstance(gender, bytes) else str(gender)).lower()
     return fps, options, [{"poses": p, "trans": t} for p, t in zip(poses, data["trans"], strict=True)]
 
 

@@ -15,6 +15,7 @@ causal, for live input.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -50,6 +51,27 @@ from mimicsim.retarget.scaling import (
 _ELEVATIONS_KEPT = 512
 """Contact frames whose foot elevation the flat-foot median is taken over (bounded: streams are long)."""
 _MIN_CONTACT_FRAMES = 3
+
+
+class RunningMedian:
+    """The median of the latest `size` values, updated in O(size) memory moves rather than a sort."""
+
+    def __init__(self, size: int = _ELEVATIONS_KEPT):
+        self._window: deque[float] = deque(maxlen=size)
+        self._sorted: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self._window)
+
+    def add(self, value: float) -> None:
+        if len(self._window) == self._window.maxlen:
+            del self._sorted[bisect.bisect_left(self._sorted, self._window[0])]
+        self._window.append(value)
+        bisect.insort(self._sorted, value)
+
+    def median(self) -> float:
+        n = len(self._sorted)
+        return 0.5 * (self._sorted[(n - 1) // 2] + self._sorted[n // 2])
 
 
 @dataclass(frozen=True)
@@ -150,8 +172,8 @@ class OnlineTargets:
         self.floor = np.inf
         self._lowest = np.inf
         self._tilt = {name: np.zeros((4, 4)) for name in ("pelvis", "torso")}
-        self._elevations = [deque(maxlen=_ELEVATIONS_KEPT) for _ in FEET]
-        self._recent = [deque(maxlen=_ELEVATIONS_KEPT) for _ in FEET]
+        self._elevations = [RunningMedian() for _ in FEET]
+        self._recent = [RunningMedian() for _ in FEET]
         self._need: float | None = None
         self._shift: float | None = None
         self._alpha = (
@@ -209,11 +231,11 @@ class OnlineTargets:
         flat = []
         for side, (ankle, toe) in enumerate(FEET):
             elevation = float(foot_direction(j[ankle][0], j[toe][0])[1])
-            self._recent[side].append(elevation)
+            self._recent[side].add(elevation)
             if contacts[side]:
-                self._elevations[side].append(elevation)
+                self._elevations[side].add(elevation)
             kept = self._elevations[side] if len(self._elevations[side]) >= _MIN_CONTACT_FRAMES else self._recent[side]
-            flat.append(float(np.median(kept)))
+            flat.append(kept.median())
         return frames | foot_segment_frames(j, frames["pelvis"], (flat[0], flat[1]))
 
     def _ground(self, positions: np.ndarray, contacts: np.ndarray) -> None:

@@ -120,3 +120,13 @@ def test_whole_clip_settings_are_refused(g1) -> None:
         stream(g1, RetargetConfig(smoothing=0.1), fps=30.0)
     with pytest.raises(ConfigError, match="frame rate"):
         stream(g1, fps=0.0)
+
+
+def test_running_median_matches_numpy() -> None:
+    from mimicsim.retarget.stream_targets import RunningMedian
+
+    values = np.random.default_rng(0).normal(size=60)
+    window = RunningMedian(size=7)
+    for i, value in enumerate(values):
+        window.add(float(value))
+        assert window.median() == pytest.approx(np.median(values[max(0, i - 6) : i + 1]))
