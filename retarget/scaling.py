@@ -209,13 +209,13 @@ def segment_frames(motion: HumanMotion, contacts: np.ndarray | None) -> dict[str
     return frames | foot_segment_frames(j, frames["pelvis"], flat)
 
 
-def tilts(frames: np.ndarray) -> Rotation:
-    """The frames with their heading removed: what is left is the segment's tilt."""
+def tilts(frames: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) the frames with their heading removed: what is left is the segment's tilt."""
     yaw = heading(frames)
     c, s = np.cos(yaw), np.sin(yaw)
     unturn = np.zeros((yaw.size, 3, 3))
     unturn[:, 0, 0], unturn[:, 0, 1], unturn[:, 1, 0], unturn[:, 1, 1], unturn[:, 2, 2] = c, s, -s, c, 1.0
-    return Rotation.from_matrix(unturn @ frames)
+    return unturn @ frames
 
 
 def calibrate_upright(frames: np.ndarray, upright: np.ndarray) -> np.ndarray:
@@ -229,7 +229,7 @@ def calibrate_upright(frames: np.ndarray, upright: np.ndarray) -> np.ndarray:
     With no upright frame the frames are returned as they are."""
     if not upright.any():
         return frames
-    neutral = tilts(frames[upright]).mean().as_matrix()
+    neutral = Rotation.from_matrix(tilts(frames[upright])).mean().as_matrix()
     return frames @ neutral.T
 
 

@@ -45,6 +45,7 @@ from mimicsim.retarget.scaling import (
     derive_scales,
     foot_segment_frames,
     place_keypoints,
+    tilts,
     trunk_frames,
 )
 
@@ -152,13 +153,6 @@ def _from_rotvec(vec: np.ndarray) -> np.ndarray:
     return _matrix(quat)
 
 
-def _tilt(frame: np.ndarray) -> np.ndarray:
-    """The frame's orientation with its heading removed, as a quaternion (see `scaling.tilts`)."""
-    yaw = np.arctan2(frame[1, 0], frame[0, 0])
-    c, s = np.cos(yaw), np.sin(yaw)
-    return _quat(np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ frame)
-
-
 class OnlineTargets:
     """Turns frames of SMPL-22 joints (internal frame: z-up, metres) into keypoint targets."""
 
@@ -223,7 +217,7 @@ class OnlineTargets:
         for name, frame in frames.items():
             accumulated = self._tilt[name]
             if upright[0]:
-                q = _tilt(frame[0])
+                q = _quat(tilts(frame)[0])
                 accumulated += np.outer(q, q)
             if accumulated.any():  # the mean rotation of the upright frames so far, as Rotation.mean
                 neutral = _matrix(np.linalg.eigh(accumulated)[1][:, -1])

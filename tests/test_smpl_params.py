@@ -245,3 +245,9 @@ def test_batch_reads_a_mixed_folder_with_body_models(models: Path, tmp_path: Pat
     np.save(clips / "joints.npy", joints)
     summary = run_batch(clips, tmp_path / "out", "g1", load_options={"body_models": str(models)}, progress=False)
     assert (summary.done, summary.failed) == (2, 0), summary.failures
+
+
+def test_amass_shape_files_are_named_for_what_they_are(models: Path, tmp_path: Path) -> None:
+    np.savez(tmp_path / "shape.npz", betas=np.zeros(16), gender="male")
+    with pytest.raises(InputFileError, match=r"a body shape without poses \(AMASS keeps one per subject"):
+        load_motion(tmp_path / "shape.npz", body_models=models)

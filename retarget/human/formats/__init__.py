@@ -79,7 +79,7 @@ def _npz_format(path: Path) -> str:
             keys = {name.removesuffix(".npy") for name in archive.namelist()}
     except (zipfile.BadZipFile, OSError):
         return "npz"  # the npz reader says what is wrong with the file
-    return "smpl" if "positions" not in keys and keys & set(smpl.POSE_KEYS) else "npz"
+    return "smpl" if "positions" not in keys and keys & {*smpl.POSE_KEYS, "betas"} else "npz"
 
 
 def _npy_format(path: Path) -> tuple[str, np.ndarray]:

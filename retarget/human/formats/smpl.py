@@ -80,6 +80,8 @@ def _poses(data: dict[str, np.ndarray], path: Path) -> tuple[np.ndarray, str]:
             raise InputFileError(path, f"'poses' must be (T, 3 x joints) axis-angle, got shape {poses.shape}")
         return poses, "poses"
     root_key, body_key = _first(data, _ROOT_KEYS), _first(data, _BODY_KEYS)
+    if "betas" in data and root_key is None and body_key is None:
+        raise InputFileError(path, "a body shape without poses (AMASS keeps one per subject, shape.npz), not a motion")
     if root_key is None or body_key is None:
         raise InputFileError(
             path,
