@@ -112,8 +112,7 @@ def retarget_stream(
     Args:
         listen: HOST:PORT to listen on (loopback by default; 0.0.0.0 to accept other machines).
         robot: g1, h1 or h1_2.
-        out: Write each finished session as a RobotMotion npz with its quality report (later
-            sessions get _2, _3... before the suffix).
+        out: Write each finished session here as a RobotMotion npz with its quality report (then _2, _3...).
         config: Retargeting settings (smoothing and resampling are not available live).
         body: Body models for clients that send SMPL-family parameters instead of joints.
     """
