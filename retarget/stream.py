@@ -24,15 +24,13 @@ from mimicsim.assets import RobotSpec, load_robot
 from mimicsim.errors import ConfigError, InputFileError
 from mimicsim.retarget.human.formats.body_model import BODY_POSE_WIDTH, BodyModel
 from mimicsim.retarget.human.formats.common import parse_units
+from mimicsim.retarget.human.formats.joints import SMPL_FAMILY_JOINTS
 from mimicsim.retarget.human.normalize import axes_rotation, detect_up
 from mimicsim.retarget.ik import FrameGoal
 from mimicsim.retarget.retargeter import RetargetConfig, initial_pose, make_solver
 from mimicsim.retarget.robot_motion import RobotMotion, from_qpos
 from mimicsim.retarget.scaling import KeypointTargets, robot_rest
 from mimicsim.retarget.stream_targets import OnlineTargets, TargetSettings
-
-SMPL_FAMILY_JOINTS = (22, 24, 52, 55)
-"""Joint counts whose first 22 joints are the SMPL body."""
 
 
 @dataclass(frozen=True)
@@ -162,10 +160,7 @@ class RetargetStream:
             ValueError: a malformed frame (the stream is unchanged and takes the next one).
             InputFileError: the first frame is no plausible person (wrong units or axes).
         """
-        joints = self.source.joints(frame)
-        if self.frames == 0:
-            self.targets.calibrate(joints, "the first frame")
-        targets = self.targets.update(joints)
+        targets = self.targets.update(self.source.joints(frame))
         solver, ik = self.solver, self.solver.ik
         weights = solver.orientation_weights.copy()
         for index, weight in targets.heading_weights.items():

@@ -177,7 +177,6 @@ class OnlineTargets:
         self._lift = restep_lift(settings.fps)
         self._window = blend_frames(settings.contact_blend, settings.fps)
         self._feet = [_Foot(), _Foot()]
-        self._keypoint_index = [SMPL_JOINTS.index(n) for n in rest.keypoints]
 
     def calibrate(self, joints: np.ndarray, where: str | None) -> None:
         """Take the first frame's bone lengths, floor and place; a frame that is no plausible person
@@ -191,9 +190,9 @@ class OnlineTargets:
         self._lowest = self.floor
 
     def update(self, joints: np.ndarray) -> FrameTargets:
-        """Targets for the next frame, `joints` (22, 3)."""
+        """Targets for the next frame, `joints` (22, 3); the first frame calibrates (`calibrate`)."""
         if self.scales is None:
-            self.calibrate(joints, None)
+            self.calibrate(joints, "the first frame")
         lowest = float(foot_heights(joints[None])[0])
         self.floor = min(self.floor, max(lowest, self._lowest))
         self._lowest = lowest
