@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mimicsim.npyio import read_npz
 from mimicsim.retarget.human.formats import load_motion
-from mimicsim.retarget.human.formats.arrays import read_npz
 from mimicsim.retarget.stream_server import StreamClient
 
 

@@ -35,15 +35,19 @@ def retarget(
         config: Retargeting settings.
     """
     from mimicsim.assets import load_robot
+    from mimicsim.atomic import check_writable
     from mimicsim.retarget import retargeter
     from mimicsim.retarget.human.formats import load_motion
     from mimicsim.retarget.quality import format_table, with_quality
     from mimicsim.retarget.robot_motion import save
 
+    out = out if out is not None else Path(f"{motion.stem}_{robot}.npz")
+    for path in (out, video):
+        if path is not None:
+            check_writable(path)
+    human = load_motion(motion, format, **body.options())  # a bad file fails before the robot is compiled
     spec = load_robot(robot)
-    human = load_motion(motion, format, **body.options())
     result = with_quality(retargeter.retarget(human, spec, config), spec)
-    out = out if out is not None else Path(f"{motion.stem}_{spec.name}.npz")
     save(result, out)
     print(format_table([(f"{motion.name} -> {spec.name}", result.quality)]))
     print(f"wrote {out} ({result.num_frames} frames at {result.fps:g} fps)")
@@ -88,10 +92,10 @@ def retarget_batch(
         retry_failed=retry_failed,
         load_options=body.options(),
     )
-    rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+    rate = summary.units / summary.seconds if summary.seconds > 0 else 0.0
     print(
         f"{summary.done} retargeted, {summary.failed} failed, {summary.skipped} already done "
-        f"({summary.frames} frames in {summary.seconds:.1f} s, {rate:.0f} frames/s); outputs in {out}"
+        f"({summary.units} frames in {summary.seconds:.1f} s, {rate:.0f} frames/s); outputs in {out}"
     )
     if summary.failures:
         print(f"{len(summary.failures)} clips failed (in this or an earlier run; --retry-failed retries them):")

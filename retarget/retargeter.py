@@ -4,7 +4,7 @@ Pipeline: normalise (floor, contacts) -> scale limb by limb (`scaling`) -> put t
 ground and pin contact phases (`feet`) -> per-frame differential IK with joint and speed limits,
 self- and floor-collision avoidance and pinned stance feet (`ik`) -> optional temporal smoothing
 and a constrained re-solve (`smoothing`) -> `RobotMotion` with the keypoint targets kept for
-evaluation (`eval.retarget_quality` measures it).
+evaluation (`retarget.quality` measures it).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def plan(motion: HumanMotion, spec: RobotSpec, config: RetargetConfig) -> Plan:
 
 
 def retarget(motion: HumanMotion, robot: str | RobotSpec, config: RetargetConfig = RetargetConfig()) -> RobotMotion:
-    """The robot motion that follows `motion`; `quality` is left empty (see `eval.retarget_quality`)."""
+    """The robot motion that follows `motion`; `quality` is left empty (see `retarget.quality`)."""
     spec = load_robot(robot) if isinstance(robot, str) else robot
     p = plan(motion, spec, config)
     qpos = solve(p, config)

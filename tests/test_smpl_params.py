@@ -180,7 +180,7 @@ def test_model_files_never_run_pickle_code(tmp_path: Path) -> None:
     folder.mkdir()
     # An .npz whose needed array is a pickled object is refused (np.load would unpickle it).
     np.savez(folder / "SMPL_NEUTRAL.npz", **{**model, "J_regressor": np.array([object()], dtype=object)})
-    with pytest.raises(InputFileError, match="pickled object"):
+    with pytest.raises(InputFileError, match="pickled Python object"):
         load_body_model(tmp_path, "smpl", "neutral")
     (folder / "SMPL_NEUTRAL.npz").unlink()
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from mimicsim.errors import ConfigError, InputFileError
+from mimicsim.npyio import read_npy
 from mimicsim.retarget.human.formats import bvh, humanml3d, joints, npz, rep272, smpl
-from mimicsim.retarget.human.formats.arrays import read_npy
 from mimicsim.retarget.human.motion import HumanMotion
 
 LOADERS: dict[str, Callable[..., HumanMotion]] = {
@@ -73,7 +73,7 @@ def _check_options(format: str, options: dict[str, object]) -> dict[str, object]
 
 
 def _npz_format(path: Path) -> str:
-    """ "smpl" for body-model parameters, else "npz" (mimicsim's joint layout), from the archive's names."""
+    """Body-model parameters ("smpl") or mimicsim's joint layout ("npz"), by the archive's member names."""
     try:
         with zipfile.ZipFile(path) as archive:
             keys = {name.removesuffix(".npy") for name in archive.namelist()}

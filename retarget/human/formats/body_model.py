@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -34,7 +33,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from mimicsim.errors import ConfigError, InputFileError
-from mimicsim.retarget.human.formats.arrays import NumpyOnlyUnpickler, read_bytes
+from mimicsim.npyio import read_bytes, read_npz
+from mimicsim.retarget.human.formats.mdm import NumpyOnlyUnpickler
 from mimicsim.retarget.human.skeleton import SMPL_JOINTS, SMPL_PARENTS
 
 ENV_VAR = "MIMICSIM_BODY_MODELS"
@@ -224,25 +224,14 @@ class _ModelUnpickler(NumpyOnlyUnpickler):
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     """The arrays `_ARRAYS` of a model file (.npz or .pkl), dense, without running pickle code."""
-    data = read_bytes(path)
-    out: dict[str, Any] = {}
     if path.suffix.lower() == ".npz":
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                missing = [k for k in _ARRAYS if k not in archive.files]
-                if missing:
-                    raise InputFileError(path, f"not a body model: no {', '.join(missing)} array")
-                for key in _ARRAYS:
-                    out[key] = archive[key]
-        except ValueError as exc:
-            raise InputFileError(
-                path, f"a body-model array is a pickled object, which mimicsim refuses ({exc})"
-            ) from None
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise InputFileError(path, f"not a readable .npz body model ({exc})") from None
+        out: dict[str, Any] = read_npz(path, keys=_ARRAYS)  # official SMPL-X files also hold pickled dicts
+        missing = [k for k in _ARRAYS if k not in out]
+        if missing:
+            raise InputFileError(path, f"not a body model: no {', '.join(missing)} array")
     else:
         try:
-            loaded = _ModelUnpickler(io.BytesIO(data), encoding="latin1").load()
+            loaded = _ModelUnpickler(io.BytesIO(read_bytes(path)), encoding="latin1").load()
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
             raise InputFileError(path, f"cannot read the body model: {exc}") from None
         if not isinstance(loaded, dict):

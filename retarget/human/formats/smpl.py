@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mimicsim.errors import InputFileError
-from mimicsim.retarget.human.formats.arrays import read_npz
+from mimicsim.npyio import read_npz
 from mimicsim.retarget.human.formats.body_model import (
     BODY_POSE_WIDTH,
     GENDERS,
