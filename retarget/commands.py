@@ -120,9 +120,12 @@ def retarget_stream(
         config: Retargeting settings (smoothing and resampling are not available live).
         body: Body models for clients that send SMPL-family parameters instead of joints.
     """
+    from mimicsim.atomic import check_writable
     from mimicsim.retarget.stream_server import StreamServer, parse_listen
 
     host, port = parse_listen(listen)
+    if out is not None:
+        check_writable(out)
     if config.smoothing > 0 or config.fps is not None:
         raise ConfigError(
             "--config.smoothing and --config.fps need the whole clip; a stream runs unsmoothed at its own rate"
