@@ -32,6 +32,10 @@ VERBS: Table = {
     },
     "retarget": ("mimicsim.retarget.commands", "retarget a human motion onto a robot (npz, quality, video)"),
     "retarget-batch": ("mimicsim.retarget.commands", "retarget a folder of motions (resumable, workers or Ray)"),
+    "retarget-stream": (
+        "mimicsim.retarget.commands",
+        "retarget live frames sent over a websocket, answering robot poses",
+    ),
     "retarget-eval": ("mimicsim.retarget.commands", "print the quality report of a retargeted motion"),
     "train-tracker": (
         "mimicsim.policies.tracking.commands",

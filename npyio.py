@@ -13,6 +13,7 @@ import hashlib
 import io
 import math
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import IO
 
@@ -105,13 +106,18 @@ def read_npy(path: Path) -> np.ndarray:
     return flat.reshape(shape, order="F" if fortran else "C").astype(np.float64)
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz archive, each checked before it is read: no pickles, no array larger
-    than its member of the archive, at most `MAX_NPZ_BYTES` in all."""
+def read_npz(path: Path, keys: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive (or only those named in `keys`: the others, which may hold
+    anything, are not read), each checked before it is read: no pickles, no array larger than its
+    member of the archive, at most `MAX_NPZ_BYTES` in all."""
     data = read_bytes(path)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        members = [m for m in archive.infolist() if not m.is_dir()]
+        members = [
+            m
+            for m in archive.infolist()
+            if not m.is_dir() and (keys is None or m.filename.removesuffix(".npy") in keys)
+        ]
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise InputFileError(path, f"not an .npz archive ({exc})") from None
     declared = sum(m.file_size for m in members)

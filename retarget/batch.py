@@ -38,6 +38,8 @@ class RetargetClip(Work):
     robot: str
     config: dict[str, Any]
     """`RetargetConfig` fields (JSON-able)."""
+    load_options: dict[str, Any] = field(default_factory=dict)
+    """`load_motion` options for every clip (JSON-able, e.g. body_models=)."""
     item_name = "clip"
     unit_name = "frames"
     _spec: Any = field(default=None, repr=False, compare=False)
@@ -54,7 +56,7 @@ class RetargetClip(Work):
         from mimicsim.retarget.retargeter import config_from_dict, retarget
         from mimicsim.retarget.robot_motion import write
 
-        motion = load_motion(Path(self.directory) / item.args["source"])
+        motion = load_motion(Path(self.directory) / item.args["source"], **self.load_options)
         robot_motion = with_quality(retarget(motion, self._spec, config_from_dict(self.config)), self._spec)
         buffer = io.BytesIO()
         write(robot_motion, buffer)
@@ -77,11 +79,13 @@ def run_batch(
     ray_address: str | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    load_options: dict[str, Any] | None = None,
 ) -> JobSummary:
     """Retarget every motion under `directory` into `out` (see the module docstring).
 
     Args:
         config: `RetargetConfig` fields as a dict (JSON-able; stored in the manifest).
+        load_options: `load_motion` options for every clip (JSON-able, e.g. body_models=).
         workers: Local processes (1: this process). With Ray, the number of CPUs of a local cluster.
         ray_address: Run as Ray actors: "auto" (a running cluster), "ray://host:port", or "local" to
             start a private local cluster.
@@ -90,16 +94,20 @@ def run_batch(
 
     robot = robot_config(robot).name  # validates the name before any work
     config = dict(config or {})
+    load_options = dict(load_options or {})
     directory, out = directory.resolve(), out.resolve()
     items = {
         source: {"source": source, "output": output}
         for source, output in output_names(discover(directory), directory).items()
     }
+    job = {"robot": robot, "config": config, "source": str(directory)}
+    if load_options:  # only then, so folders of runs without options resume as before
+        job["load"] = load_options
     return run_job(
         out,
-        {"robot": robot, "config": config, "source": str(directory)},
+        job,
         items,
-        RetargetClip(str(directory), robot, config),
+        RetargetClip(str(directory), robot, config, load_options),
         workers=workers,
         ray=ray_address,
         retry_failed=retry_failed,

@@ -1,4 +1,4 @@
-"""CLI verbs of the optimisation retargeter: `retarget`, `retarget-batch`, `retarget-eval`."""
+"""CLI verbs of the optimisation retargeter: `retarget`, `retarget-batch`, `retarget-stream`, `retarget-eval`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from typing import Annotated
 
 import tyro
 
+from mimicsim.errors import ConfigError
+from mimicsim.retarget.human.formats.body_model import BodyModelOptions
 from mimicsim.retarget.retargeter import RetargetConfig, config_to_dict
+
+BodyOptions = Annotated[BodyModelOptions, tyro.conf.OmitArgPrefixes]
 
 
 def retarget(
@@ -18,11 +22,12 @@ def retarget(
     video: Path | None = None,
     format: str | None = None,
     config: RetargetConfig = RetargetConfig(),
+    body: BodyOptions = BodyModelOptions(),
 ) -> None:
     """Retarget a human motion file onto a robot; write a RobotMotion npz with its quality report.
 
     Args:
-        motion: Human motion file (.npy HumanML3D / 272 / joints, .bvh, .npz).
+        motion: Human motion file (.npy HumanML3D / 272 / joints, .bvh, .npz, AMASS / SMPL-family .npz).
         robot: g1, h1 or h1_2.
         out: Output npz (default: <motion>_<robot>.npz in the current folder).
         video: Also write an MP4 of the robot beside the source skeleton.
@@ -40,7 +45,7 @@ def retarget(
     for path in (out, video):
         if path is not None:
             check_writable(path)
-    human = load_motion(motion, format)  # a bad file fails before the robot is compiled
+    human = load_motion(motion, format, **body.options())  # a bad file fails before the robot is compiled
     spec = load_robot(robot)
     result = with_quality(retargeter.retarget(human, spec, config), spec)
     save(result, out)
@@ -62,6 +67,7 @@ def retarget_batch(
     ray: str | None = None,
     retry_failed: bool = False,
     config: RetargetConfig = RetargetConfig(),
+    body: BodyOptions = BodyModelOptions(),
 ) -> None:
     """Retarget every motion file under a folder; resumable (kill it, rerun it: each clip once).
 
@@ -77,7 +83,14 @@ def retarget_batch(
     from mimicsim.retarget.batch import run_batch
 
     summary = run_batch(
-        directory, out, robot, config_to_dict(config), workers=workers, ray_address=ray, retry_failed=retry_failed
+        directory,
+        out,
+        robot,
+        config_to_dict(config),
+        workers=workers,
+        ray_address=ray,
+        retry_failed=retry_failed,
+        load_options=body.options(),
     )
     rate = summary.units / summary.seconds if summary.seconds > 0 else 0.0
     print(
@@ -88,6 +101,57 @@ def retarget_batch(
         print(f"{len(summary.failures)} clips failed (in this or an earlier run; --retry-failed retries them):")
     for source, error in summary.failures:
         print(f"  {source}: {error}")
+
+
+def retarget_stream(
+    listen: str = "127.0.0.1:8765",
+    robot: str = "g1",
+    out: Path | None = None,
+    config: RetargetConfig = RetargetConfig(),
+    body: BodyOptions = BodyModelOptions(),
+) -> None:
+    """Retarget live frames sent over a websocket (msgpack arrays, as the policy server); answer
+    each with the robot's pose. Stop with Ctrl-C.
+
+    Args:
+        listen: HOST:PORT to listen on (loopback by default; 0.0.0.0 to accept other machines).
+        robot: g1, h1 or h1_2.
+        out: Write each finished session here as a RobotMotion npz with its quality report (then _2, _3...).
+        config: Retargeting settings (smoothing and resampling are not available live).
+        body: Body models for clients that send SMPL-family parameters instead of joints.
+    """
+    from mimicsim.atomic import check_writable
+    from mimicsim.retarget.stream_server import StreamServer, parse_listen
+
+    host, port = parse_listen(listen)
+    if out is not None:
+        check_writable(out)
+    if config.smoothing > 0 or config.fps is not None:
+        raise ConfigError(
+            "--config.smoothing and --config.fps need the whole clip; a stream runs unsmoothed at its own rate"
+        )
+    try:
+        server = StreamServer(
+            robot,
+            config,
+            host,
+            port,
+            out=out,
+            body_models=body.body_models,
+            gender=body.gender,
+            model_type=body.model_type,
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    print(f"retargeting onto {server.spec.name} at {server.uri} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        for path in server.written:
+            print(f"wrote {path}")
 
 
 def retarget_eval(file: Annotated[Path, tyro.conf.Positional], json_out: bool = False) -> None:

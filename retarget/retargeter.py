@@ -150,19 +150,40 @@ def retarget(motion: HumanMotion, robot: str | RobotSpec, config: RetargetConfig
     return replace(out, keypoint_names=p.targets.names, keypoint_targets=p.targets.positions.astype(np.float32))
 
 
-def solve(p: Plan, config: RetargetConfig, prior: np.ndarray | None = None) -> np.ndarray:
-    """(T, nq) trajectory solving the plan frame by frame; with `prior` (T, nq), each frame also
-    stays near the prior's joint positions and starts from it."""
-    spec, targets, rest = p.spec, p.targets, p.rest
-    names = targets.names
+@dataclass
+class Solver:
+    """The per-frame solver of one robot for one motion (or stream), and its fixed weights."""
+
+    ik: KeypointIK
+    position_weights: np.ndarray
+    """(K,) keypoint weights, in the targets' keypoint order."""
+    orientation_weights: np.ndarray
+    """(len(SEGMENTS),) segment orientation weights."""
+    recovery: BranchRecovery | None
+
+
+def make_solver(spec: RobotSpec, rest: RobotRest, names: tuple[str, ...], config: RetargetConfig) -> Solver:
     sites = [spec.keypoint_sites[n] for n in names]
     bodies = [rest.segment_bodies[s] for s in SEGMENTS]
     stance_sites = [spec.sole_sites[FOOT_SEGMENTS.index(s)] if s in FOOT_SEGMENTS else "" for s in SEGMENTS]
     ik = KeypointIK(spec, sites, bodies, stance_sites, config.ik)
+    return Solver(
+        ik=ik,
+        position_weights=np.array([config.position_weights.get(n, 1.0) for n in names]),
+        orientation_weights=np.array([config.orientation_weights.get(s, 0.0) for s in SEGMENTS]),
+        recovery=BranchRecovery(ik, limbs(spec, names)) if config.recover_branches else None,
+    )
+
+
+def solve(p: Plan, config: RetargetConfig, prior: np.ndarray | None = None) -> np.ndarray:
+    """(T, nq) trajectory solving the plan frame by frame; with `prior` (T, nq), each frame also
+    stays near the prior's joint positions and starts from it."""
+    spec, targets, rest = p.spec, p.targets, p.rest
+    solver = make_solver(spec, rest, targets.names, config)
+    ik = solver.ik
     orientations = np.stack([segment_body_targets(targets, rest)[s] for s in SEGMENTS], axis=1)
-    pos_w = np.array([config.position_weights.get(n, 1.0) for n in names])
     T = len(targets.positions)
-    rot_w = np.tile([config.orientation_weights.get(s, 0.0) for s in SEGMENTS], (T, 1))
+    rot_w = np.tile(solver.orientation_weights, (T, 1))
     stance: dict[int, list[tuple[int, np.ndarray]]] = {}
     for pin in p.pins:
         foot = SEGMENTS.index(FOOT_SEGMENTS[pin.side])
@@ -171,23 +192,22 @@ def solve(p: Plan, config: RetargetConfig, prior: np.ndarray | None = None) -> n
             stance.setdefault(t, []).append((foot, pin.sole))
 
     qpos = np.empty((T, spec.model.nq))
-    ik.reset(_initial_pose(spec, targets, rest) if prior is None else prior[0])
-    recovery = BranchRecovery(ik, limbs(spec, names)) if config.recover_branches else None
+    ik.reset(initial_pose(spec, targets) if prior is None else prior[0])
     dt = 1.0 / p.motion.fps
     for t in range(T):
-        goal = FrameGoal(targets.positions[t], pos_w, orientations[t], rot_w[t], stance.get(t, []))
+        goal = FrameGoal(targets.positions[t], solver.position_weights, orientations[t], rot_w[t], stance.get(t, []))
         joints = None if prior is None else prior[t, spec.qpos_adr]
         if t == 0:
             ik.solve(goal, None, config.ik.settle_iterations, joints)
         else:
             ik.solve(goal, dt, None, joints)
-        if recovery is not None:
-            recovery.after_frame(goal)
+        if solver.recovery is not None:
+            solver.recovery.after_frame(goal)
         qpos[t] = ik.qpos
     return qpos
 
 
-def _initial_pose(spec: RobotSpec, targets: KeypointTargets, rest: RobotRest) -> np.ndarray:
+def initial_pose(spec: RobotSpec, targets: KeypointTargets) -> np.ndarray:
     """The standing pose, moved under the first pelvis target and turned to its heading."""
     qpos = spec.default_qpos.copy()
     pelvis = targets.positions[0, targets.index("pelvis")]

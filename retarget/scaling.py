@@ -158,38 +158,64 @@ def derive_scales(motion: HumanMotion, rest: RobotRest, override: float | None =
     return Scales(bone, root, human)
 
 
-def segment_frames(motion: HumanMotion, contacts: np.ndarray | None) -> dict[str, np.ndarray]:
-    """(T, 3, 3) orientations of the human's pelvis, torso and feet (identity: upright, facing +x)."""
-    j = _joints(
-        motion,
-        [
-            "pelvis",
-            "left_hip",
-            "right_hip",
-            "spine1",
-            "spine3",
-            "left_collar",
-            "right_collar",
-            "neck",
-            "left_ankle",
-            "right_ankle",
-            "left_foot",
-            "right_foot",
-        ],
-    )
+SEGMENT_JOINTS = (
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "spine3",
+    "left_collar",
+    "right_collar",
+    "neck",
+    "left_ankle",
+    "right_ankle",
+    "left_foot",
+    "right_foot",
+)
+"""The joints the segment orientations are built from."""
+
+
+def trunk_frames(j: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Uncalibrated (T, 3, 3) pelvis and torso frames, and which frames have an upright trunk."""
     trunk = j["neck"] - j["pelvis"]
     upright = trunk[:, 2] > np.cos(_UPRIGHT_TRUNK) * np.linalg.norm(trunk, axis=-1)
     frames = {
         "pelvis": lateral_up_frame(j["left_hip"], j["right_hip"], j["spine1"] - j["pelvis"]),
         "torso": lateral_up_frame(j["left_collar"], j["right_collar"], j["neck"] - j["spine3"]),
     }
+    return frames, upright
+
+
+def foot_segment_frames(
+    j: dict[str, np.ndarray], pelvis: np.ndarray, flat: tuple[float, float]
+) -> dict[str, np.ndarray]:
+    """(T, 3, 3) foot orientations given the calibrated pelvis frames and each foot's flat elevation."""
+    pelvis_yaw = heading(pelvis)
+    return {
+        foot: foot_frames(j[foot.replace("foot", "ankle")], j[foot], flat[side], pelvis_yaw, _MAX_TOE_OUT)
+        for side, foot in enumerate(("left_foot", "right_foot"))
+    }
+
+
+def segment_frames(motion: HumanMotion, contacts: np.ndarray | None) -> dict[str, np.ndarray]:
+    """(T, 3, 3) orientations of the human's pelvis, torso and feet (identity: upright, facing +x)."""
+    j = _joints(motion, list(SEGMENT_JOINTS))
+    frames, upright = trunk_frames(j)
     frames = {name: calibrate_upright(frame, upright) for name, frame in frames.items()}
-    pelvis_yaw = heading(frames["pelvis"])
-    for side, foot in enumerate(("left_foot", "right_foot")):
-        ankle, toe = j[foot.replace("foot", "ankle")], j[foot]
-        flat = flat_foot_elevation(ankle, toe, None if contacts is None else contacts[:, side])
-        frames[foot] = foot_frames(ankle, toe, flat, pelvis_yaw, _MAX_TOE_OUT)
-    return frames
+    flat = tuple(
+        flat_foot_elevation(j[f"{side}_ankle"], j[f"{side}_foot"], None if contacts is None else contacts[:, i])
+        for i, side in enumerate(("left", "right"))
+    )
+    return frames | foot_segment_frames(j, frames["pelvis"], flat)
+
+
+def tilts(frames: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) the frames with their heading removed: what is left is the segment's tilt."""
+    yaw = heading(frames)
+    c, s = np.cos(yaw), np.sin(yaw)
+    unturn = np.zeros((yaw.size, 3, 3))
+    unturn[:, 0, 0], unturn[:, 0, 1], unturn[:, 1, 0], unturn[:, 1, 1], unturn[:, 2, 2] = c, s, -s, c, 1.0
+    return unturn @ frames
 
 
 def calibrate_upright(frames: np.ndarray, upright: np.ndarray) -> np.ndarray:
@@ -203,11 +229,7 @@ def calibrate_upright(frames: np.ndarray, upright: np.ndarray) -> np.ndarray:
     With no upright frame the frames are returned as they are."""
     if not upright.any():
         return frames
-    yaw = heading(frames[upright])
-    c, s = np.cos(yaw), np.sin(yaw)
-    unturn = np.zeros((yaw.size, 3, 3))
-    unturn[:, 0, 0], unturn[:, 0, 1], unturn[:, 1, 0], unturn[:, 1, 1], unturn[:, 2, 2] = c, s, -s, c, 1.0
-    neutral = Rotation.from_matrix(unturn @ frames[upright]).mean().as_matrix()
+    neutral = Rotation.from_matrix(tilts(frames[upright])).mean().as_matrix()
     return frames @ neutral.T
 
 
@@ -227,10 +249,18 @@ def scale_motion(
     """Keypoint targets in the robot's proportions (before any ground or contact handling)."""
     j = _joints(motion, list(rest.keypoints))
     frames = segment_frames(motion, contacts)
-    T, K = motion.num_frames, len(rest.keypoints)
+    return KeypointTargets(rest.keypoints, place_keypoints(j, frames, rest, scales, j["pelvis"][0, :2]), frames)
+
+
+def place_keypoints(
+    j: dict[str, np.ndarray], frames: dict[str, np.ndarray], rest: RobotRest, scales: Scales, origin: np.ndarray
+) -> np.ndarray:
+    """(T, K, 3) keypoints: limb bones scaled, rigid offsets turned by the segment frames, the
+    pelvis's travel from `origin` (its starting place, x y) scaled by the root factor."""
+    T, K = len(j["pelvis"]), len(rest.keypoints)
     out = np.empty((T, K, 3))
     pelvis = j["pelvis"]
-    out[:, 0, :2] = pelvis[0, :2] + scales.root * (pelvis[:, :2] - pelvis[0, :2])
+    out[:, 0, :2] = origin + scales.root * (pelvis[:, :2] - origin)
     out[:, 0, 2] = scales.root * pelvis[:, 2]
     for k in range(1, K):
         name, parent = rest.keypoints[k], rest.parents[k]
@@ -239,7 +269,7 @@ def scale_motion(
             out[:, k] = out[:, parent] + frames[RIGID_OFFSETS[name]] @ offset
         else:
             out[:, k] = out[:, parent] + scales.bone[name] * (j[name] - j[rest.keypoints[parent]])
-    return KeypointTargets(rest.keypoints, out, frames)
+    return out
 
 
 def segment_body_targets(targets: KeypointTargets, rest: RobotRest) -> dict[str, np.ndarray]:

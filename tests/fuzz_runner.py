@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import resource
 import struct
 import sys
 import zipfile
@@ -412,12 +411,21 @@ def make(root: Path, family: str) -> None:
     (root / "cases.json").write_text(json.dumps(found))
 
 
+def _peak_mb() -> float:
+    """This process's peak resident memory. Not `getrusage`'s ru_maxrss: Linux carries that over
+    from the parent across fork and exec, so a runner started by a large pytest process would
+    report the parent's size."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
 def run_all(root: Path) -> None:
     """Run the cases of `root/cases.json`, one JSON line each, then the process's peak memory."""
     for i, (name, argv) in enumerate(json.loads((root / "cases.json").read_text())):
         (workdir := root / f"case{i:04d}").mkdir()
         result = run(argv, workdir)
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mb = _peak_mb()
         print(json.dumps({"name": name, "argv": argv, "peak_mb": peak_mb, **result}), flush=True)
 
 

@@ -184,9 +184,9 @@ CASES = [
     ),
     Case("npz that is not a zip", raw("bad.npz", b"PK\x03\x04 not really a zip archive at all"), "not an .npz archive"),
     Case(
-        "AMASS parameters",
-        npz("amass.npz", poses=np.zeros((10, 156)), trans=np.zeros((10, 3)), betas=np.zeros(16)),
-        "licensed SMPL model",
+        "AMASS parameters without body models",
+        npz("amass.npz", poses=np.zeros((10, 156)), trans=np.zeros((10, 3)), betas=np.zeros(16), mocap_framerate=60.0),
+        "need the licensed body model",
     ),
     Case(
         "joint names of the wrong length",

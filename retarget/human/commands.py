@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import tyro
 
 from mimicsim.retarget.human.formats import load_motion
+from mimicsim.retarget.human.formats.body_model import BodyModelOptions
 from mimicsim.retarget.human.motion import HumanMotion
 from mimicsim.retarget.human.normalize import floor_height, normalize
 
@@ -18,7 +19,7 @@ from mimicsim.retarget.human.normalize import floor_height, normalize
 class ReadOptions:
     """How to read the file (all optional: the format and its conventions are detected)."""
 
-    format: Literal["humanml3d", "rep272", "joints", "mdm", "bvh", "npz"] | None = None
+    format: Literal["humanml3d", "rep272", "joints", "mdm", "bvh", "npz", "smpl"] | None = None
     """File format; detected from the extension and array shape when omitted. mdm must be asked for
     (it unpickles the file: trusted files only)."""
     fps: float | None = None
@@ -36,30 +37,33 @@ class ReadOptions:
     sample: int | None = None
     """Sample index in MDM results / (N, 22, 3, T) batches."""
 
-    def load(self, path: Path) -> HumanMotion:
+    def load(self, path: Path, body: BodyModelOptions = BodyModelOptions()) -> HumanMotion:
         """The motion; loader warnings stay in `source.details["warning"]` (shown by `info`)."""
-        options = {k: v for k, v in asdict(self).items() if v is not None and k != "format"}
+        options = {k: v for k, v in asdict(self).items() if v is not None and k != "format"} | body.options()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return load_motion(path, self.format, **options)
 
 
 Options = Annotated[ReadOptions, tyro.conf.OmitArgPrefixes]
+BodyOptions = Annotated[BodyModelOptions, tyro.conf.OmitArgPrefixes]
 
 
 def _percent(fraction: float) -> str:
     return f"{100 * fraction:.0f} %"
 
 
-def motion_info(file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOptions()) -> None:
+def motion_info(
+    file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOptions(), body: BodyOptions = BodyModelOptions()
+) -> None:
     """Describe a human motion file: format, frames, fps, duration, height, contacts and plausibility.
 
     Args:
-        file: The motion file (.npy, .bvh, .npz).
+        file: The motion file (.npy, .bvh, .npz; AMASS / SMPL-family parameters need --body-models).
     """
     from mimicsim.retarget.human.plausibility import human_plausibility  # CLI glue may reach up a layer
 
-    motion = read.load(file)
+    motion = read.load(file, body)
     floor = floor_height(motion.positions, motion.joint_names)
     ready = normalize(motion)
     v = human_plausibility(ready)
@@ -91,6 +95,7 @@ def motion_render(
     file: Annotated[Path, tyro.conf.Positional],
     out: Path = Path("motion.mp4"),
     read: Options = ReadOptions(),
+    body: BodyOptions = BodyModelOptions(),
     width: int = 640,
     height: int = 480,
     video_fps: float | None = None,
@@ -112,7 +117,7 @@ def motion_render(
 
     check_writable(out)
     check_image_size(width, height)
-    motion = read.load(file)
+    motion = read.load(file, body)
     if not raw:
         motion = normalize(motion, contacts=False)
     render_skeleton_video(motion, out, width=width, height=height, fps=video_fps)

@@ -26,17 +26,55 @@ def joint_speeds(positions: np.ndarray, fps: float) -> np.ndarray:
     return np.linalg.norm(np.gradient(positions, 1.0 / fps, axis=0), axis=-1)
 
 
-def estimate_contacts(positions: np.ndarray, fps: float, joint_names: tuple[str, ...] = SMPL_JOINTS) -> np.ndarray:
-    """(T, 2) booleans (left, right): a foot is in contact when its toe or its ankle is near the floor
-    and slow. Runs shorter than `MIN_RUN` seconds are merged into their neighbours."""
-    speeds = joint_speeds(positions, fps)
-    contacts = np.zeros((positions.shape[0], 2), dtype=bool)
+def feet_down(positions: np.ndarray, speeds: np.ndarray, joint_names: tuple[str, ...] = SMPL_JOINTS) -> np.ndarray:
+    """(T, 2) booleans (left, right): the foot's toe or ankle is near the floor and slow, frame by
+    frame (`speeds` (T, J) in m/s)."""
+    down = np.zeros((positions.shape[0], 2), dtype=bool)
     for side, (ankle, toe) in enumerate(zip(ANKLES, FEET)):
         a, t = joint_names.index(ankle), joint_names.index(toe)
         toe_down = (positions[:, t, 2] < TOE_HEIGHT) & (speeds[:, t] < SPEED)
         heel_down = (positions[:, a, 2] < ANKLE_HEIGHT) & (speeds[:, a] < SPEED)
-        contacts[:, side] = _drop_short_runs(toe_down | heel_down, max(1, int(round(MIN_RUN * fps))))
-    return contacts
+        down[:, side] = toe_down | heel_down
+    return down
+
+
+def min_run_frames(fps: float) -> int:
+    return max(1, int(round(MIN_RUN * fps)))
+
+
+def estimate_contacts(positions: np.ndarray, fps: float, joint_names: tuple[str, ...] = SMPL_JOINTS) -> np.ndarray:
+    """(T, 2) booleans (left, right): a foot is in contact when its toe or its ankle is near the floor
+    and slow. Runs shorter than `MIN_RUN` seconds are merged into their neighbours."""
+    down = feet_down(positions, joint_speeds(positions, fps), joint_names)
+    return np.stack([_drop_short_runs(down[:, side], min_run_frames(fps)) for side in range(2)], axis=1)
+
+
+class OnlineContacts:
+    """The same estimate one frame at a time, from the current and previous frames only: speeds
+    by backward differences; a foot leaves contact at once, and enters it once it has been down
+    for `MIN_RUN` (so a brief touch during a swing does not count). A late lift-off would hold a
+    rising foot on the floor, a late touchdown only delays the pin by that much."""
+
+    def __init__(self, fps: float, joint_names: tuple[str, ...] = SMPL_JOINTS):
+        self.fps = fps
+        self.joint_names = joint_names
+        self.confirm = min_run_frames(fps)
+        self.state: np.ndarray | None = None
+        self._previous: np.ndarray | None = None
+        self._pending = np.zeros(2, dtype=int)
+
+    def update(self, joints: np.ndarray) -> np.ndarray:
+        """(2,) contacts of the frame `joints` (J, 3), on the floor (z = 0)."""
+        previous = joints if self._previous is None else self._previous
+        speeds = np.linalg.norm(joints - previous, axis=-1) * self.fps
+        self._previous = joints
+        down = feet_down(joints[None], speeds[None], self.joint_names)[0]
+        if self.state is None:
+            self.state = down.copy()
+            return self.state.copy()
+        self._pending = np.where(down & ~self.state, self._pending + 1, 0)
+        self.state = (self.state & down) | (self._pending >= self.confirm)
+        return self.state.copy()
 
 
 def _drop_short_runs(flags: np.ndarray, min_len: int) -> np.ndarray:

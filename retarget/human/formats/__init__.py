@@ -11,11 +11,18 @@ the array's shape; pass `format=` when that is ambiguous or to opt in to MDM's p
 | mdm         | MDM results.npy (pickled dict; opt-in)       | sample, fps (20), up            |
 | bvh         | .bvh, any skeleton                           | up, units, mapping              |
 | npz         | .npz in mimicsim's layout (see `npz`)        | up, units, mapping              |
+| smpl        | .npz SMPL / SMPL-H / SMPL-X parameters (AMASS)| body_models, gender, model_type, fps, up |
+
+`smpl` computes joints with the user's own body models (`body_model`): `body_models=` (default
+$MIMICSIM_BODY_MODELS), `gender=`, `model_type=`. These three say where the user's models are, not
+how a file is laid out, so formats that need no body model ignore them: one setting serves a folder
+of mixed files.
 """
 
 from __future__ import annotations
 
 import inspect
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +30,7 @@ import numpy as np
 
 from mimicsim.errors import ConfigError, InputFileError
 from mimicsim.npyio import read_npy
-from mimicsim.retarget.human.formats import bvh, humanml3d, joints, npz, rep272
+from mimicsim.retarget.human.formats import bvh, humanml3d, joints, npz, rep272, smpl
 from mimicsim.retarget.human.motion import HumanMotion
 
 LOADERS: dict[str, Callable[..., HumanMotion]] = {
@@ -33,7 +40,10 @@ LOADERS: dict[str, Callable[..., HumanMotion]] = {
     "mdm": joints.load_mdm,
     "bvh": bvh.load_bvh,
     "npz": npz.load_npz,
+    "smpl": smpl.load_smpl,
 }
+BODY_MODEL_OPTIONS = ("body_models", "gender", "model_type")
+"""Options naming the user's body models, which formats without a body model ignore."""
 FORMATS = tuple(LOADERS)
 _FROM_ARRAY: dict[str, Callable[..., HumanMotion]] = {
     "humanml3d": humanml3d.from_features,
@@ -49,13 +59,27 @@ def options_of(format: str) -> tuple[str, ...]:
     return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
-def _check_options(format: str, options: dict[str, object]) -> None:
-    unknown = sorted(set(options) - set(options_of(format)))
+def _check_options(format: str, options: dict[str, object]) -> dict[str, object]:
+    """The options for `format`'s loader; body-model options are dropped for formats without one."""
+    accepted = options_of(format)
+    options = {k: v for k, v in options.items() if k in accepted or k not in BODY_MODEL_OPTIONS}
+    unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ConfigError(
             f"option {', '.join(unknown)} does not apply to format {format!r} "
             f"(it accepts: {', '.join(options_of(format)) or 'no options'})"
         )
+    return options
+
+
+def _npz_format(path: Path) -> str:
+    """Body-model parameters ("smpl") or mimicsim's joint layout ("npz"), by the archive's member names."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            keys = {name.removesuffix(".npy") for name in archive.namelist()}
+    except (zipfile.BadZipFile, OSError):
+        return "npz"  # the npz reader says what is wrong with the file
+    return "smpl" if "positions" not in keys and keys & {*smpl.POSE_KEYS, "betas"} else "npz"
 
 
 def _npy_format(path: Path) -> tuple[str, np.ndarray]:
@@ -88,7 +112,7 @@ def load_motion(path: str | Path, format: str | None = None, **options: object) 
         path: The motion file.
         format: One of `FORMATS`; None picks it from the extension and (for .npy) the array shape.
         **options: Loader options (see the table in this module's docstring), e.g. mean=, std=, fps=,
-            up=, units=, mapping=, sample=.
+            up=, units=, mapping=, sample=, body_models=.
 
     Raises:
         InputFileError: the file is unreadable, malformed, or not a plausible human motion.
@@ -102,15 +126,14 @@ def load_motion(path: str | Path, format: str | None = None, **options: object) 
     if path.is_dir():
         raise InputFileError(path, "is a directory, not a motion file")
     suffix = path.suffix.lower()
+    if format is None and suffix == ".npz":
+        format = _npz_format(path)
     if format is None:
         if suffix == ".bvh":
             format = "bvh"
-        elif suffix == ".npz":
-            format = "npz"
         elif suffix == ".npy":
             format, array = _npy_format(path)
-            _check_options(format, options)
-            return _FROM_ARRAY[format](array, path, **options)
+            return _FROM_ARRAY[format](array, path, **_check_options(format, options))
         elif suffix in (".pkl", ".pickle", ".pt", ".pth"):
             raise InputFileError(
                 path,
@@ -124,5 +147,4 @@ def load_motion(path: str | Path, format: str | None = None, **options: object) 
                 "(HumanML3D 263 / 272 features, joint arrays, MDM results), .bvh and .npz; "
                 "pass format= if the extension is unusual",
             )
-    _check_options(format, options)
-    return LOADERS[format](path, **options)
+    return LOADERS[format](path, **_check_options(format, options))

@@ -14,7 +14,7 @@ from mimicsim.errors import InputFileError
 from mimicsim.npyio import npy_header, read_bytes
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
+class NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickles containers of NumPy arrays and nothing else."""
 
     _ALLOWED = {
@@ -47,7 +47,7 @@ def read_mdm_dict(path: Path) -> dict[str, Any]:
             f"{dtype} array (load plain joint arrays without format='mdm')",
         )
     try:
-        obj = _NumpyOnlyUnpickler(io.BytesIO(data[offset:])).load()
+        obj = NumpyOnlyUnpickler(io.BytesIO(data[offset:])).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise InputFileError(path, f"cannot read the MDM dict ({exc})") from None
     if isinstance(obj, np.ndarray) and obj.dtype.hasobject and obj.shape == ():

@@ -65,9 +65,8 @@ def load_npz(
         if set(data) >= _AMASS_KEYS:
             raise InputFileError(
                 path,
-                "this is an AMASS/SMPL parameter file (poses, trans, betas): joint positions "
-                "need the licensed SMPL model; export joints with it and save them in mimicsim's "
-                "npz layout (positions, fps)",
+                "this is a body-model parameter file (poses, trans, betas), not joint positions: "
+                "read it with format='smpl' (CLI: --format smpl) and your body models",
             )
         raise InputFileError(
             path,
