@@ -69,9 +69,7 @@ class BranchRecovery:
         """Call after each frame is solved, with that frame's goal."""
         self.frame += 1
         ik = self.ik
-        ik.configuration.update()
-        reached = ik.configuration.data.site_xpos[ik.sites]
-        errors = np.linalg.norm(reached - goal.positions, axis=1)
+        errors = np.linalg.norm(ik.reached() - goal.positions, axis=1)
         for limb in self.limbs:
             if self.quiet_until.get(limb.name, 0) > self.frame:
                 continue
@@ -93,9 +91,7 @@ class BranchRecovery:
                 self.quiet_until[limb.name] = self.frame + self.back_off
 
     def _error(self, limb: Limb, goal: FrameGoal) -> float:
-        ik = self.ik
-        ik.configuration.update()
-        reached = ik.configuration.data.site_xpos[ik.sites[limb.keypoints]]
+        reached = self.ik.reached()[limb.keypoints]
         return float(np.linalg.norm(reached - goal.positions[limb.keypoints], axis=1).mean())
 
     def _trial(self, limb: Limb, goal: FrameGoal) -> tuple[np.ndarray, float]:

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from mimicsim.assets import RobotSpec, load_robot
+from mimicsim.errors import ConfigError
 from mimicsim.retarget.collision import ContactQuery, body_groups
 from mimicsim.retarget.human.motion import HumanMotion, MotionSource
 from mimicsim.retarget.human.skeleton import SMPL_JOINTS
-from mimicsim.retarget.ik import FrameGoal, IKSettings, KeypointIK
+from mimicsim.retarget.ik import FrameGoal, IKSettings, KeypointIK, joint_speed_bounds
 from mimicsim.retarget.retargeter import retarget
 from mimicsim.retarget.scaling import SEGMENTS, robot_rest
 
@@ -141,14 +142,23 @@ def test_target_beyond_the_knee_limit_is_refused():
 
 
 def test_joint_speed_is_limited_per_frame():
+    """3 pi rad/s for every joint by default, overridable per joint, never above the robot's limit."""
     spec = load_robot("g1")
-    ik, names = _solver(spec)
-    rest = robot_rest(spec)
-    wrist = rest.positions[names.index("right_wrist")]
-    before = ik.qpos[spec.qpos_adr].copy()
-    after = ik.solve(_goal(spec, names, {"right_wrist": wrist + [0.4, 0.0, 0.5]}), 1 / 30, 5)[spec.qpos_adr]
-    assert np.all(np.abs(after - before) <= spec.velocity_limit / 30 + 1e-9)
-    assert np.abs(after - before).max() == pytest.approx(spec.velocity_limit[0] / 30, rel=1e-6)
+    shoulder = spec.joint_names.index("right_shoulder_pitch_joint")
+    wrist = robot_rest(spec).positions[robot_rest(spec).keypoints.index("right_wrist")]
+    steps = {}
+    for label, settings in (("default", {}), ("slow shoulder", {"joint_speeds": {"right_shoulder_pitch_joint": 2.0}})):
+        ik, names = _solver(spec, **settings)
+        before = ik.qpos[spec.qpos_adr].copy()
+        after = ik.solve(_goal(spec, names, {"right_wrist": wrist + [0.4, 0.0, 0.5]}), 1 / 30, 5)[spec.qpos_adr]
+        steps[label] = np.abs(after - before)
+        assert np.all(steps[label] <= ik.speed / 30 + 1e-9)
+    assert steps["default"].max() == pytest.approx(3 * np.pi / 30, rel=1e-6)
+    assert steps["slow shoulder"][shoulder] == pytest.approx(2.0 / 30, rel=1e-6)
+    fast = joint_speed_bounds(spec, IKSettings(joint_speed=100.0))
+    np.testing.assert_array_equal(fast, spec.velocity_limit)
+    with pytest.raises(ConfigError, match="elbow_joint, not joints of g1"):
+        joint_speed_bounds(spec, IKSettings(joint_speeds={"elbow_joint": 1.0}))
 
 
 def _arm_torso_distance(spec: RobotSpec, qpos: np.ndarray) -> float:
