@@ -176,9 +176,12 @@ class Manifest:
 _ROBOTS: dict[str, Any] = {}
 
 
-def retarget_clip(source: str, output: str, directory: str, out: str, robot: str, config: dict[str, Any]) -> ClipResult:
-    """Load, retarget, evaluate and save one clip; every error becomes a failed `ClipResult`."""
-    from mimicsim.retarget.human.formats import load_motion
+def retarget_clip(
+    source: str, output: str, directory: str, out: str, robot: str, config: dict[str, Any], read: dict[str, Any]
+) -> ClipResult:
+    """Load (with `ReadOptions` fields `read`), retarget, evaluate and save one clip; every error
+    becomes a failed `ClipResult`."""
+    from mimicsim.retarget.human.read_options import ReadOptions
     from mimicsim.retarget.quality import with_quality
     from mimicsim.retarget.retargeter import config_from_dict, retarget
     from mimicsim.retarget.robot_motion import save
@@ -186,7 +189,8 @@ def retarget_clip(source: str, output: str, directory: str, out: str, robot: str
     start = time.perf_counter()
     try:
         spec = _robot(robot)
-        motion = with_quality(retarget(load_motion(Path(directory) / source), spec, config_from_dict(config)), spec)
+        human = ReadOptions.from_dict(read).load(Path(directory) / source)
+        motion = with_quality(retarget(human, spec, config_from_dict(config)), spec)
         save(motion, Path(out) / output)
         return ClipResult(source, True, motion.num_frames, time.perf_counter() - start, quality=motion.quality)
     except Exception as exc:  # a bad clip must not stop the batch: keep its reason and go on
@@ -372,11 +376,13 @@ def run_batch(
     ray_address: str | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    read: dict[str, Any] | None = None,
 ) -> BatchSummary:
     """Retarget every motion under `directory` into `out` (see the module docstring).
 
     Args:
         config: `RetargetConfig` fields as a dict (JSON-able; stored in the manifest).
+        read: `ReadOptions` fields for every file, as a dict (`ReadOptions.to_dict`; stored too).
         workers: Local processes (1: this process). With Ray, the number of CPUs of a local cluster.
         ray_address: Run as Ray tasks: "auto" (a running cluster), "ray://host:port", or "local" to
             start a private local cluster.
@@ -385,19 +391,20 @@ def run_batch(
 
     robot = robot_config(robot).name  # validates the name before any work
     config = dict(config or {})
+    read = dict(read or {})
     directory, out = directory.resolve(), out.resolve()
     return process_folder(
         discover(directory),
         directory,
         out,
-        {"robot": robot, "config": config, "source": str(directory)},
+        {"robot": robot, "config": config, "source": str(directory), "read": read},
         retarget_clip,
-        (str(directory), str(out), robot, config),
+        (str(directory), str(out), robot, config, read),
         workers=workers,
         ray_address=ray_address,
         retry_failed=retry_failed,
         progress=progress,
         desc=f"retarget {robot}",
         warm=lambda: _robot(robot),
-        preload=("mimicsim.retarget.retargeter", "mimicsim.retarget.quality", "mimicsim.retarget.human.formats"),
+        preload=("mimicsim.retarget.retargeter", "mimicsim.retarget.quality", "mimicsim.retarget.human.read_options"),
     )

@@ -188,6 +188,12 @@ class ContactQuery:
         return f"{label(g1)} / {label(g2)}"
 
 
+_REUSE = 0.001
+"""A self pair whose geoms moved less than this (m) relative to each other since it was measured
+reuses the measurement, its distance lowered by the motion: the solver's constraint is then at most
+this much stricter than it needs to be."""
+
+
 def _motion(
     pos0: np.ndarray,
     mat0: np.ndarray,
@@ -208,16 +214,19 @@ def _motion(
 
 
 class TrackedContacts:
-    """The same pairs closer than `margin` as `ContactQuery` finds, for a solver that queries a
-    robot many times as it moves a little: floor pairs by MuJoCo's pipeline, self pairs one by
-    one with MuJoCo's narrow phase (`mj_geomDistance`, the deepest point of each pair), but only
-    those that may be within the margin.
+    """The same pairs closer than `margin` as `ContactQuery` finds, for a solver that asks many
+    times, of a robot that moves a little between asks: floor pairs by MuJoCo's pipeline, self
+    pairs one by one with MuJoCo's narrow phase (`mj_geomDistance`: each pair's deepest point), and
+    only those that may be near.
 
-    Each self pair keeps a lower bound on its distance: its last measured distance, less how far
-    each of its geoms has moved since, relative to the robot's root body (centre travel plus
-    bounding radius times rotation angle); the bounding spheres give another. A pair is measured
-    again only when its bound falls inside the margin, so pairs that are far apart (a knee and the
-    other foot) cost a few vector operations instead of a narrow-phase call every solver step.
+    Every self pair keeps a lower bound on its distance, tightened three ways at each ask: its last
+    bound less how far its geoms moved relative to the robot's root (centre travel plus bounding
+    radius times rotation angle: cheap for all pairs at once); the bounding spheres; and its last
+    measured distance less how far one geom moved relative to the other since (a hand and its own
+    wrist barely move apart). A pair whose bound stays beyond the margin is not measured; one whose
+    geoms moved less than `_REUSE` relative to each other since it was measured reuses that
+    measurement, its witness points carried along and its distance lowered by the motion (so
+    still a lower bound). The rest, the pairs really in play, are measured.
     """
 
     def __init__(self, spec: RobotSpec, margin: float):
@@ -236,19 +245,22 @@ class TrackedContacts:
         self._fixed, self._moving = np.where(swap, self.geom2, self.geom1), np.where(swap, self.geom1, self.geom2)
         pairs = self.geom1.size
         self._bound = np.full(pairs, -np.inf)
-        """A lower bound on each pair's distance in the configuration last queried."""
+        """A lower bound on each pair's distance in the configuration last asked about."""
         self._measured = np.full(pairs, -np.inf)
-        """Each pair's distance when last measured (at most the reach of a measurement)..."""
+        """Each pair's distance when last measured (capped at the reach of a measurement)..."""
         self._relative_pos = np.zeros((pairs, 3))
-        """...and where its moving geom was then in the frame of its fixed one."""
+        """...where its moving geom was then, in the frame of its fixed one..."""
         self._relative_mat = np.tile(np.eye(3), (pairs, 1, 1))
+        self._witness = np.zeros((pairs, 3, 3))
+        """...and its witness point on geom1 and on geom2 and its normal, each in its geom's frame
+        (the normal in geom1's)."""
         self._local_pos = np.zeros((model.ngeom, 3))
         self._local_mat = np.tile(np.eye(3), (model.ngeom, 1, 1))
         self._fromto = np.zeros(6)
         data = mujoco.MjData(model)
         data.qpos[:] = spec.default_qpos
         mujoco.mj_kinematics(model, data)
-        self.rest = np.full(self.geom1.size, np.inf)
+        self.rest = np.full(pairs, np.inf)
         """Standing distance of each self pair closer than the margin when standing (m)."""
         standing = self.query(data)
         index = {pair: k for k, pair in enumerate(self._pairs)}
@@ -261,43 +273,50 @@ class TrackedContacts:
         mujoco.mj_collision(self.model, data)  # the floor pairs
         n = data.ncon
         con = data.contact
-        model, fromto, margin, reach = self.model, self._fromto, self.margin, 2 * self.margin
-        near, dists, ends = [], [], []
-        for k in self._candidates(data).tolist():
-            dist = mujoco.mj_geomDistance(model, data, self._pairs[k][0], self._pairs[k][1], reach, fromto)
-            self._bound[k] = self._measured[k] = dist
-            # A pair at exactly zero distance has no witness segment to give its normal; float
-            # distances land there too rarely to matter for one step.
-            if dist < margin and dist != 0.0:
-                near.append(k)
-                dists.append(dist)
-                ends.append(fromto.copy())
-        if not near:
-            return Contacts(
-                con.geom[:n, 0].copy(),
-                con.geom[:n, 1].copy(),
-                con.dist[:n].copy(),
-                con.frame[:n, :3].copy(),
-                con.pos[:n].copy(),
-                np.full(n, np.inf),
-            )
-        dist = np.array(dists)
-        ends = np.array(ends)
-        return Contacts(
-            geom1=np.concatenate([con.geom[:n, 0], self.geom1[near]]),
-            geom2=np.concatenate([con.geom[:n, 1], self.geom2[near]]),
-            dist=np.concatenate([con.dist[:n], dist]),
-            normal=np.concatenate([con.frame[:n, :3], (ends[:, 3:] - ends[:, :3]) / dist[:, None]]),
-            pos=np.concatenate([con.pos[:n], 0.5 * (ends[:, :3] + ends[:, 3:])]),
-            rest=np.concatenate([np.full(n, np.inf), self.rest[near]]),
-        )
+        found = [(con.geom[:n, 0], con.geom[:n, 1], con.dist[:n], con.frame[:n, :3], con.pos[:n], np.full(n, np.inf))]
+        measure, reuse, lowered = self._candidates(data)
+        if measure.size:
+            found.append(self._measure(data, measure))
+        if reuse.size:
+            found.append(self._reuse(data, reuse, lowered))
+        return Contacts(*(np.concatenate(column) for column in zip(*found, strict=True)))
 
-    def _candidates(self, data: mujoco.MjData) -> np.ndarray:
-        """Indices of the self pairs that may be closer than the margin; tightens the bounds."""
+    def _measure(self, data: mujoco.MjData, pairs: np.ndarray) -> tuple[np.ndarray, ...]:
+        model, fromto, reach, ends = self.model, self._fromto, 2 * self.margin, np.empty((pairs.size, 6))
+        dist = np.empty(pairs.size)
+        for i, k in enumerate(pairs.tolist()):
+            dist[i] = mujoco.mj_geomDistance(model, data, self._pairs[k][0], self._pairs[k][1], reach, fromto)
+            ends[i] = fromto
+        # A pair at exactly zero distance has no witness segment to give its normal: it is measured
+        # again next time (float distances land there too rarely to matter for one step).
+        known = dist != 0.0
+        self._bound[pairs] = dist
+        self._measured[pairs] = np.where(known, dist, -np.inf)
+        normal = (ends[:, 3:] - ends[:, :3]) / np.where(known, dist, 1.0)[:, None]
+        g1, g2 = self.geom1[pairs], self.geom2[pairs]
+        xpos, xmat = data.geom_xpos, data.geom_xmat.reshape(-1, 3, 3)
+        self._witness[pairs, 0] = np.einsum("pji,pj->pi", xmat[g1], ends[:, :3] - xpos[g1])
+        self._witness[pairs, 1] = np.einsum("pji,pj->pi", xmat[g2], ends[:, 3:] - xpos[g2])
+        self._witness[pairs, 2] = np.einsum("pji,pj->pi", xmat[g1], normal)
+        near = known & (dist < self.margin)
+        rest = self.rest[pairs[near]]
+        return g1[near], g2[near], dist[near], normal[near], 0.5 * (ends[near, :3] + ends[near, 3:]), rest
+
+    def _reuse(self, data: mujoco.MjData, pairs: np.ndarray, lowered: np.ndarray) -> tuple[np.ndarray, ...]:
+        g1, g2 = self.geom1[pairs], self.geom2[pairs]
+        xpos, xmat = data.geom_xpos, data.geom_xmat.reshape(-1, 3, 3)
+        witness = self._witness[pairs]
+        p1 = xpos[g1] + np.einsum("pij,pj->pi", xmat[g1], witness[:, 0])
+        p2 = xpos[g2] + np.einsum("pij,pj->pi", xmat[g2], witness[:, 1])
+        normal = np.einsum("pij,pj->pi", xmat[g1], witness[:, 2])
+        return g1, g2, lowered, normal, 0.5 * (p1 + p2), self.rest[pairs]
+
+    def _candidates(self, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pairs to measure, pairs to reuse, the reused pairs' lowered distances); tightens the
+        bounds (see the class docstring)."""
         margin = self.margin
         root_pos, root_mat = data.xpos[self.root], data.xmat[self.root].reshape(3, 3)
         geom_mat = data.geom_xmat.reshape(-1, 3, 3)
-        # 1. Every pair: its bound, less how far its geoms moved relative to the root.
         local_pos = (data.geom_xpos - root_pos) @ root_mat
         local_mat = root_mat.T @ geom_mat
         self._bound -= _motion(
@@ -306,23 +325,25 @@ class TrackedContacts:
         self._local_pos, self._local_mat = local_pos, local_mat
         near = np.flatnonzero(self._bound < margin)
         if near.size == 0:
-            return near
-        # 2. Those left: the bounding spheres, and the motion of one geom relative to the other
-        # since the pair was last measured (a hand and its own wrist barely move apart).
+            return near, near, np.zeros(0)
         fixed, moving = self._fixed[near], self._moving[near]
         offset = data.geom_xpos[moving] - data.geom_xpos[fixed]
         spheres = np.sqrt((offset * offset).sum(axis=1)) - self.rbound[fixed] - self.rbound[moving]
         fixed_mat = geom_mat[fixed].transpose(0, 2, 1)
         relative_pos = (fixed_mat @ offset[:, :, None])[:, :, 0]
         relative_mat = fixed_mat @ geom_mat[moving]
-        relative = self._measured[near] - _motion(
+        drift = _motion(
             self._relative_pos[near], self._relative_mat[near], relative_pos, relative_mat, self.rbound[moving]
         )
-        self._bound[near] = np.maximum(self._bound[near], np.maximum(spheres, relative))
-        keep = self._bound[near] < margin
-        near = near[keep]
-        self._relative_pos[near], self._relative_mat[near] = relative_pos[keep], relative_mat[keep]
-        return near
+        lowered = self._measured[near] - drift
+        bound = np.maximum(self._bound[near], np.maximum(spheres, lowered))
+        self._bound[near] = bound
+        inside = bound < margin
+        reuse = inside & (drift <= _REUSE) & np.isfinite(lowered)
+        measure = inside & ~reuse
+        self._relative_pos[near[measure]] = relative_pos[measure]
+        self._relative_mat[near[measure]] = relative_mat[measure]
+        return near[measure], near[reuse], lowered[reuse]
 
     def is_floor(self, contacts: Contacts) -> np.ndarray:
         return (contacts.geom1 == self.floor) | (contacts.geom2 == self.floor)

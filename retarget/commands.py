@@ -8,6 +8,7 @@ from typing import Annotated
 
 import tyro
 
+from mimicsim.retarget.human.read_options import Options, ReadOptions
 from mimicsim.retarget.retargeter import RetargetConfig, config_to_dict
 
 
@@ -16,7 +17,7 @@ def retarget(
     robot: str = "g1",
     out: Path | None = None,
     video: Path | None = None,
-    format: str | None = None,
+    read: Options = ReadOptions(),
     config: RetargetConfig = RetargetConfig(),
 ) -> None:
     """Retarget a human motion file onto a robot; write a RobotMotion npz with its quality report.
@@ -26,17 +27,17 @@ def retarget(
         robot: g1, h1 or h1_2.
         out: Output npz (default: <motion>_<robot>.npz in the current folder).
         video: Also write an MP4 of the robot beside the source skeleton.
-        format: Force the input format (see `mimicsim motion info`).
         config: Retargeting settings.
     """
     from mimicsim.assets import load_robot
     from mimicsim.retarget import retargeter
-    from mimicsim.retarget.human.formats import load_motion
     from mimicsim.retarget.quality import format_table, with_quality
     from mimicsim.retarget.robot_motion import save
 
     spec = load_robot(robot)
-    human = load_motion(motion, format)
+    human = read.load(motion)
+    if "warning" in human.source.details:
+        print(f"WARNING {motion}: {human.source.details['warning']}")
     result = with_quality(retargeter.retarget(human, spec, config), spec)
     out = out if out is not None else Path(f"{motion.stem}_{spec.name}.npz")
     save(result, out)
@@ -57,6 +58,7 @@ def retarget_batch(
     workers: int = 1,
     ray: str | None = None,
     retry_failed: bool = False,
+    read: Options = ReadOptions(),
     config: RetargetConfig = RetargetConfig(),
 ) -> None:
     """Retarget every motion file under a folder; resumable (kill it, rerun it: each clip once).
@@ -68,12 +70,20 @@ def retarget_batch(
         workers: Local worker processes (or CPUs of a local Ray cluster with --ray local).
         ray: Run on Ray: "auto" (running cluster), "ray://host:port", or "local" (start one here).
         retry_failed: Also retry clips that failed in an earlier run.
-        config: Retargeting settings (must match an earlier run into the same folder).
+        config: Retargeting settings (must match an earlier run into the same folder, as must the
+            read options, which apply to every file).
     """
     from mimicsim.retarget.batch import run_batch
 
     summary = run_batch(
-        directory, out, robot, config_to_dict(config), workers=workers, ray_address=ray, retry_failed=retry_failed
+        directory,
+        out,
+        robot,
+        config_to_dict(config),
+        workers=workers,
+        ray_address=ray,
+        retry_failed=retry_failed,
+        read=read.to_dict(),
     )
     rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
     print(

@@ -31,13 +31,15 @@ import numpy as np
 from mimicsim.assets import RobotSpec, load_robot
 from mimicsim.errors import InputFileError
 from mimicsim.retarget.collision import contact_query
-from mimicsim.retarget.human.skeleton import limb_angular_speed
 from mimicsim.retarget.robot_motion import RobotMotion, load
 
 GROUND_TOLERANCE = 0.01
 SELF_TOLERANCE = 0.005
 WILD_SPEED = 3 * np.pi
 LIMIT_TOLERANCE = 1e-6
+SOURCE_SPEED = "source_limb_speed"
+"""Per-frame series of a retargeted motion: how fast the source's fastest limb turned from the
+previous frame (rad/s, `skeleton.limb_angular_speed`; 0 at the first frame)."""
 
 BARS: dict[str, tuple[str, float]] = {
     "keypoint_error_mm": ("<", 40.0),
@@ -109,7 +111,7 @@ def evaluate(motion: RobotMotion, spec: RobotSpec | None = None) -> tuple[dict[s
     )
     summary.update(_foot_slide(soles, motion.contacts))
     summary.update(_joint_metrics(motion, spec))
-    if motion.keypoint_targets is not None:
+    if SOURCE_SPEED in motion.frame_metrics:
         summary.update(_joint_jumps(motion))
     summary["passes"] = passes(summary)
     return summary, series
@@ -155,9 +157,9 @@ def _wild(speed: np.ndarray, fps: float) -> np.ndarray:
 
 
 def _joint_jumps(motion: RobotMotion) -> dict[str, float | int]:
-    """Transitions above 3 pi rad/s that the source does not explain: its limbs, as the retargeter
-    aimed at them (`keypoint_targets`), all turn slower than 3 pi rad/s there."""
-    source = limb_angular_speed(motion.keypoint_targets, motion.keypoint_names, motion.fps)
+    """Transitions above 3 pi rad/s that the source does not explain: all its limbs turn slower
+    than 3 pi rad/s there (`SOURCE_SPEED`, stored by the retargeter)."""
+    source = motion.frame_metrics[SOURCE_SPEED][1:]
     jumps = _wild(_joint_speed(motion), motion.fps) & (source < WILD_SPEED)
     return {
         "source_limb_speed_max": float(source.max()) if source.size else 0.0,

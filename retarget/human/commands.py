@@ -2,49 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
 
-from mimicsim.retarget.human.formats import load_motion
-from mimicsim.retarget.human.motion import HumanMotion
 from mimicsim.retarget.human.normalize import floor_height, normalize
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read the file (all optional: the format and its conventions are detected)."""
-
-    format: Literal["humanml3d", "rep272", "joints", "mdm", "bvh", "npz"] | None = None
-    """File format; detected from the extension and array shape when omitted. mdm must be asked for
-    (it unpickles the file: trusted files only)."""
-    fps: float | None = None
-    """Frame rate of .npy files (default 20 for HumanML3D-family, 30 for 272-dim)."""
-    mean: Path | None = None
-    """Mean.npy the features were normalised with (263/272-dim features)."""
-    std: Path | None = None
-    """Std.npy the features were normalised with."""
-    up: str | None = None
-    """The file's up axis (x, y, z, -y, ... or auto)."""
-    units: str | None = None
-    """m, cm, mm, cmu, in, or metres per unit (BVH default: detected)."""
-    mapping: Path | None = None
-    """JSON joint mapping onto the 22 SMPL joints, for unknown skeletons."""
-    sample: int | None = None
-    """Sample index in MDM results / (N, 22, 3, T) batches."""
-
-    def load(self, path: Path) -> HumanMotion:
-        """The motion; loader warnings stay in `source.details["warning"]` (shown by `info`)."""
-        options = {k: v for k, v in asdict(self).items() if v is not None and k != "format"}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return load_motion(path, self.format, **options)
-
-
-Options = Annotated[ReadOptions, tyro.conf.OmitArgPrefixes]
+from mimicsim.retarget.human.read_options import Options, ReadOptions
 
 
 def _percent(fraction: float) -> str:
