@@ -20,10 +20,12 @@ frame of a robot that moves little between asks: it measures only the pairs that
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+from numba import njit
 
 from mimicsim.assets import RobotSpec
 
@@ -194,23 +196,177 @@ reuses the measurement, its distance lowered by the motion: the solver's constra
 this much stricter than it needs to be."""
 
 
-def _motion(
-    pos0: np.ndarray,
-    mat0: np.ndarray,
-    pos1: np.ndarray,
-    mat1: np.ndarray,
-    radius: np.ndarray,
-    *,
-    first: np.ndarray | None = None,
-    second: np.ndarray | None = None,
-) -> np.ndarray:
-    """How far any point within `radius` of a frame can have moved from pose 0 to pose 1 (centre
-    travel plus radius times rotation angle); with `first` and `second`, summed over those pairs
-    of frames."""
-    travel = pos1 - pos0
-    cos = 0.5 * ((mat0 * mat1).sum(axis=(1, 2)) - 1.0)
-    moved = np.sqrt((travel * travel).sum(axis=1)) + radius * np.arccos(np.clip(cos, -1.0, 1.0))
-    return moved if first is None else moved[first] + moved[second]
+@njit(cache=True)
+def _moved(pos0: np.ndarray, mat0: np.ndarray, pos1: np.ndarray, mat1: np.ndarray, radius: float) -> float:
+    """How far any point within `radius` of a frame can have gone from pose 0 to pose 1: centre
+    travel plus radius times the rotation angle."""
+    travel = math.sqrt((pos1[0] - pos0[0]) ** 2 + (pos1[1] - pos0[1]) ** 2 + (pos1[2] - pos0[2]) ** 2)
+    trace = 0.0
+    for i in range(3):
+        for j in range(3):
+            trace += mat0[i, j] * mat1[i, j]
+    return travel + radius * math.acos(min(1.0, max(-1.0, 0.5 * (trace - 1.0))))
+
+
+@njit(cache=True)
+def _in_frame(frame_pos: np.ndarray, frame_mat: np.ndarray, pos: np.ndarray, mat: np.ndarray, out_pos, out_mat):  # noqa: PLR0917
+    """`out_pos`, `out_mat`: the pose (pos, mat) expressed in the frame (frame_pos, frame_mat)."""
+    for i in range(3):
+        out_pos[i] = 0.0
+        for k in range(3):
+            out_pos[i] += frame_mat[k, i] * (pos[k] - frame_pos[k])
+        for j in range(3):
+            out_mat[i, j] = 0.0
+            for k in range(3):
+                out_mat[i, j] += frame_mat[k, i] * mat[k, j]
+
+
+@njit(cache=True)
+def _advance(  # noqa: PLR0917 - one flat call keeps numba's dispatch cheap
+    geoms: np.ndarray,
+    geom_xpos: np.ndarray,
+    geom_xmat: np.ndarray,
+    root: int,
+    body_xpos: np.ndarray,
+    body_xmat: np.ndarray,
+    rbound: np.ndarray,
+    geom1: np.ndarray,
+    geom2: np.ndarray,
+    fixed: np.ndarray,
+    moving: np.ndarray,
+    bound: np.ndarray,
+    measured: np.ndarray,
+    relative_pos: np.ndarray,
+    relative_mat: np.ndarray,
+    local_pos: np.ndarray,
+    local_mat: np.ndarray,
+    margin: float,
+    reuse: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`TrackedContacts`' bounds, tightened for the configuration in `geom_xpos`/`geom_xmat` (only
+    `geoms` are in pairs); returns (pairs to measure, pairs to reuse, their lowered distances)."""
+    moved = np.zeros(geom_xpos.shape[0])
+    pos = np.empty(3)
+    mat = np.empty((3, 3))
+    root_mat = body_xmat[root].reshape((3, 3))
+    for g in geoms:
+        _in_frame(body_xpos[root], root_mat, geom_xpos[g], geom_xmat[g].reshape((3, 3)), pos, mat)
+        moved[g] = _moved(local_pos[g], local_mat[g], pos, mat, rbound[g])
+        local_pos[g] = pos
+        local_mat[g] = mat
+    pairs = geom1.shape[0]
+    measure = np.empty(pairs, dtype=np.int64)
+    reused = np.empty(pairs, dtype=np.int64)
+    lowered = np.empty(pairs)
+    n_measure = n_reuse = 0
+    for k in range(pairs):
+        bound[k] -= moved[geom1[k]] + moved[geom2[k]]
+        if bound[k] >= margin:
+            continue
+        f, m = fixed[k], moving[k]
+        gap = 0.0
+        for i in range(3):
+            gap += (geom_xpos[m, i] - geom_xpos[f, i]) ** 2
+        spheres = math.sqrt(gap) - rbound[f] - rbound[m]
+        _in_frame(geom_xpos[f], geom_xmat[f].reshape((3, 3)), geom_xpos[m], geom_xmat[m].reshape((3, 3)), pos, mat)
+        drift = _moved(relative_pos[k], relative_mat[k], pos, mat, rbound[m])
+        low = measured[k] - drift
+        bound[k] = max(bound[k], spheres, low)
+        if bound[k] >= margin:
+            continue
+        # Overlapping pairs are always measured: their normal can turn fast (a capsule inside a box).
+        if drift <= reuse and low > 0.0:
+            reused[n_reuse] = k
+            lowered[n_reuse] = low
+            n_reuse += 1
+        else:
+            measure[n_measure] = k
+            n_measure += 1
+            relative_pos[k] = pos
+            relative_mat[k] = mat
+    return measure[:n_measure], reused[:n_reuse], lowered[:n_reuse]
+
+
+@njit(cache=True)
+def _collect(  # noqa: PLR0917 - one flat call keeps numba's dispatch cheap
+    floor_geom: np.ndarray,
+    floor_dist: np.ndarray,
+    floor_frame: np.ndarray,
+    floor_pos: np.ndarray,
+    measure: np.ndarray,
+    dist: np.ndarray,
+    ends: np.ndarray,
+    reused: np.ndarray,
+    lowered: np.ndarray,
+    geom1: np.ndarray,
+    geom2: np.ndarray,
+    geom_xpos: np.ndarray,
+    geom_xmat: np.ndarray,
+    rest: np.ndarray,
+    margin: float,
+    bound: np.ndarray,
+    measured: np.ndarray,
+    witness: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Records the new measurements (`measure`, `dist`, `ends`: mj_geomDistance's segments) and
+    returns the contacts' columns: the floor's, the measured pairs' within the margin, and the
+    reused pairs' (their witnesses carried along with their geoms)."""
+    n_floor = floor_dist.shape[0]
+    size = n_floor + measure.shape[0] + reused.shape[0]
+    out_g1 = np.empty(size, dtype=np.int64)
+    out_g2 = np.empty(size, dtype=np.int64)
+    out_dist = np.empty(size)
+    out_normal = np.empty((size, 3))
+    out_pos = np.empty((size, 3))
+    out_rest = np.full(size, np.inf)
+    for c in range(n_floor):
+        out_g1[c], out_g2[c], out_dist[c] = floor_geom[c, 0], floor_geom[c, 1], floor_dist[c]
+        out_normal[c] = floor_frame[c, :3]
+        out_pos[c] = floor_pos[c]
+    n = n_floor
+    normal = np.empty(3)
+    for i in range(measure.shape[0]):
+        k, d = measure[i], dist[i]
+        bound[k] = d
+        # At exactly zero distance there is no segment to give the normal: measure again next time
+        # (float distances land there too rarely to matter for one step).
+        if d == 0.0:
+            measured[k] = -np.inf
+            continue
+        measured[k] = d
+        a, b = geom1[k], geom2[k]
+        mat_a, mat_b = geom_xmat[a].reshape((3, 3)), geom_xmat[b].reshape((3, 3))
+        for j in range(3):
+            normal[j] = (ends[i, 3 + j] - ends[i, j]) / d
+        for j in range(3):
+            witness[k, 0, j] = witness[k, 1, j] = witness[k, 2, j] = 0.0
+            for r in range(3):
+                witness[k, 0, j] += mat_a[r, j] * (ends[i, r] - geom_xpos[a, r])
+                witness[k, 1, j] += mat_b[r, j] * (ends[i, 3 + r] - geom_xpos[b, r])
+                witness[k, 2, j] += mat_a[r, j] * normal[r]
+        if d < margin:
+            out_g1[n], out_g2[n], out_dist[n], out_rest[n] = a, b, d, rest[k]
+            out_normal[n] = normal
+            for j in range(3):
+                out_pos[n, j] = 0.5 * (ends[i, j] + ends[i, 3 + j])
+            n += 1
+    for i in range(reused.shape[0]):
+        k = reused[i]
+        a, b = geom1[k], geom2[k]
+        mat_a, mat_b = geom_xmat[a].reshape((3, 3)), geom_xmat[b].reshape((3, 3))
+        out_g1[n], out_g2[n], out_dist[n], out_rest[n] = a, b, lowered[i], rest[k]
+        for j in range(3):
+            p1 = geom_xpos[a, j]
+            p2 = geom_xpos[b, j]
+            nj = 0.0
+            for r in range(3):
+                p1 += mat_a[j, r] * witness[k, 0, r]
+                p2 += mat_b[j, r] * witness[k, 1, r]
+                nj += mat_a[j, r] * witness[k, 2, r]
+            out_pos[n, j] = 0.5 * (p1 + p2)
+            out_normal[n, j] = nj
+        n += 1
+    return out_g1[:n], out_g2[:n], out_dist[:n], out_normal[:n], out_pos[:n], out_rest[:n]
 
 
 class TrackedContacts:
@@ -221,12 +377,12 @@ class TrackedContacts:
 
     Every self pair keeps a lower bound on its distance, tightened three ways at each ask: its last
     bound less how far its geoms moved relative to the robot's root (centre travel plus bounding
-    radius times rotation angle: cheap for all pairs at once); the bounding spheres; and its last
-    measured distance less how far one geom moved relative to the other since (a hand and its own
-    wrist barely move apart). A pair whose bound stays beyond the margin is not measured; one whose
-    geoms moved less than `_REUSE` relative to each other since it was measured reuses that
-    measurement, its witness points carried along and its distance lowered by the motion (so
-    still a lower bound). The rest, the pairs really in play, are measured.
+    radius times rotation angle); the bounding spheres; and its last measured distance less how far
+    one geom moved relative to the other since (a hand and its own wrist barely move apart). A pair
+    whose bound stays beyond the margin is not measured; a separated one whose geoms moved less
+    than `_REUSE` relative to each other since it was measured reuses that measurement, its
+    witness points carried along and its distance lowered by the motion (so still a lower bound).
+    The rest, the pairs really in play, are measured. The bookkeeping is compiled (numba).
     """
 
     def __init__(self, spec: RobotSpec, margin: float):
@@ -236,8 +392,10 @@ class TrackedContacts:
         model.geom_margin[:] = margin
         model.body_margin[:] = margin
         model.geom_gap[:] = 0.0
-        self.geom1, self.geom2 = self_pairs(model)
+        geom1, geom2 = self_pairs(model)
+        self.geom1, self.geom2 = geom1.astype(np.int64), geom2.astype(np.int64)
         self._pairs = list(zip(self.geom1.tolist(), self.geom2.tolist(), strict=True))
+        self._geoms = np.unique(np.concatenate([self.geom1, self.geom2]))
         self.rbound = model.geom_rbound.copy()
         self.root = int(model.body_rootid[model.geom_bodyid[self.geom1[0]]]) if self.geom1.size else 1
         # The geom with the larger bounding sphere is the pair's fixed frame, the other one moves.
@@ -256,7 +414,9 @@ class TrackedContacts:
         (the normal in geom1's)."""
         self._local_pos = np.zeros((model.ngeom, 3))
         self._local_mat = np.tile(np.eye(3), (model.ngeom, 1, 1))
-        self._fromto = np.zeros(6)
+        none = np.zeros(0, dtype=np.int64)
+        self.nothing = Contacts(none, none, np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0))
+        """The answer when nothing is near (or collisions are off)."""
         data = mujoco.MjData(model)
         data.qpos[:] = spec.default_qpos
         mujoco.mj_kinematics(model, data)
@@ -270,80 +430,58 @@ class TrackedContacts:
 
     def query(self, data: mujoco.MjData) -> Contacts:
         """Pairs closer than the margin in `data` (kinematics current)."""
-        mujoco.mj_collision(self.model, data)  # the floor pairs
+        model = self.model
+        mujoco.mj_collision(model, data)  # the floor pairs
         n = data.ncon
         con = data.contact
-        found = [(con.geom[:n, 0], con.geom[:n, 1], con.dist[:n], con.frame[:n, :3], con.pos[:n], np.full(n, np.inf))]
-        measure, reuse, lowered = self._candidates(data)
-        if measure.size:
-            found.append(self._measure(data, measure))
-        if reuse.size:
-            found.append(self._reuse(data, reuse, lowered))
-        return Contacts(*(np.concatenate(column) for column in zip(*found, strict=True)))
-
-    def _measure(self, data: mujoco.MjData, pairs: np.ndarray) -> tuple[np.ndarray, ...]:
-        model, fromto, reach, ends = self.model, self._fromto, 2 * self.margin, np.empty((pairs.size, 6))
-        dist = np.empty(pairs.size)
-        for i, k in enumerate(pairs.tolist()):
-            dist[i] = mujoco.mj_geomDistance(model, data, self._pairs[k][0], self._pairs[k][1], reach, fromto)
-            ends[i] = fromto
-        # A pair at exactly zero distance has no witness segment to give its normal: it is measured
-        # again next time (float distances land there too rarely to matter for one step).
-        known = dist != 0.0
-        self._bound[pairs] = dist
-        self._measured[pairs] = np.where(known, dist, -np.inf)
-        normal = (ends[:, 3:] - ends[:, :3]) / np.where(known, dist, 1.0)[:, None]
-        g1, g2 = self.geom1[pairs], self.geom2[pairs]
-        xpos, xmat = data.geom_xpos, data.geom_xmat.reshape(-1, 3, 3)
-        self._witness[pairs, 0] = np.einsum("pji,pj->pi", xmat[g1], ends[:, :3] - xpos[g1])
-        self._witness[pairs, 1] = np.einsum("pji,pj->pi", xmat[g2], ends[:, 3:] - xpos[g2])
-        self._witness[pairs, 2] = np.einsum("pji,pj->pi", xmat[g1], normal)
-        near = known & (dist < self.margin)
-        rest = self.rest[pairs[near]]
-        return g1[near], g2[near], dist[near], normal[near], 0.5 * (ends[near, :3] + ends[near, 3:]), rest
-
-    def _reuse(self, data: mujoco.MjData, pairs: np.ndarray, lowered: np.ndarray) -> tuple[np.ndarray, ...]:
-        g1, g2 = self.geom1[pairs], self.geom2[pairs]
-        xpos, xmat = data.geom_xpos, data.geom_xmat.reshape(-1, 3, 3)
-        witness = self._witness[pairs]
-        p1 = xpos[g1] + np.einsum("pij,pj->pi", xmat[g1], witness[:, 0])
-        p2 = xpos[g2] + np.einsum("pij,pj->pi", xmat[g2], witness[:, 1])
-        normal = np.einsum("pij,pj->pi", xmat[g1], witness[:, 2])
-        return g1, g2, lowered, normal, 0.5 * (p1 + p2), self.rest[pairs]
-
-    def _candidates(self, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(pairs to measure, pairs to reuse, the reused pairs' lowered distances); tightens the
-        bounds (see the class docstring)."""
-        margin = self.margin
-        root_pos, root_mat = data.xpos[self.root], data.xmat[self.root].reshape(3, 3)
-        geom_mat = data.geom_xmat.reshape(-1, 3, 3)
-        local_pos = (data.geom_xpos - root_pos) @ root_mat
-        local_mat = root_mat.T @ geom_mat
-        self._bound -= _motion(
-            self._local_pos, self._local_mat, local_pos, local_mat, self.rbound, first=self.geom1, second=self.geom2
+        measure, reused, lowered = _advance(
+            self._geoms,
+            data.geom_xpos,
+            data.geom_xmat,
+            self.root,
+            data.xpos,
+            data.xmat,
+            self.rbound,
+            self.geom1,
+            self.geom2,
+            self._fixed,
+            self._moving,
+            self._bound,
+            self._measured,
+            self._relative_pos,
+            self._relative_mat,
+            self._local_pos,
+            self._local_mat,
+            self.margin,
+            _REUSE,
         )
-        self._local_pos, self._local_mat = local_pos, local_mat
-        near = np.flatnonzero(self._bound < margin)
-        if near.size == 0:
-            return near, near, np.zeros(0)
-        fixed, moving = self._fixed[near], self._moving[near]
-        offset = data.geom_xpos[moving] - data.geom_xpos[fixed]
-        spheres = np.sqrt((offset * offset).sum(axis=1)) - self.rbound[fixed] - self.rbound[moving]
-        fixed_mat = geom_mat[fixed].transpose(0, 2, 1)
-        relative_pos = (fixed_mat @ offset[:, :, None])[:, :, 0]
-        relative_mat = fixed_mat @ geom_mat[moving]
-        drift = _motion(
-            self._relative_pos[near], self._relative_mat[near], relative_pos, relative_mat, self.rbound[moving]
+        dist = np.empty(measure.size)
+        ends = np.empty((measure.size, 6))
+        reach, pairs = 2 * self.margin, self._pairs
+        for i, k in enumerate(measure.tolist()):
+            dist[i] = mujoco.mj_geomDistance(model, data, pairs[k][0], pairs[k][1], reach, ends[i])
+        return Contacts(
+            *_collect(
+                con.geom[:n],
+                con.dist[:n],
+                con.frame[:n],
+                con.pos[:n],
+                measure,
+                dist,
+                ends,
+                reused,
+                lowered,
+                self.geom1,
+                self.geom2,
+                data.geom_xpos,
+                data.geom_xmat,
+                self.rest,
+                self.margin,
+                self._bound,
+                self._measured,
+                self._witness,
+            )
         )
-        lowered = self._measured[near] - drift
-        bound = np.maximum(self._bound[near], np.maximum(spheres, lowered))
-        self._bound[near] = bound
-        inside = bound < margin
-        reuse = inside & (drift <= _REUSE) & np.isfinite(lowered)
-        measure = inside & ~reuse
-        self._relative_pos[near[measure]] = relative_pos[measure]
-        self._relative_mat[near[measure]] = relative_mat[measure]
-        return near[measure], near[reuse], lowered[reuse]
 
     def is_floor(self, contacts: Contacts) -> np.ndarray:
         return (contacts.geom1 == self.floor) | (contacts.geom2 == self.floor)

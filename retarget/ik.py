@@ -15,10 +15,9 @@ Each solver step is one quadratic program in the step `dq` (mink's formulation),
 
 Joint position limits, joint speed limits (relative to the previous *frame*, so several steps
 per frame cannot add up past the limit) and a trust region are one box on `dq`, handed to daqp
-as simple bounds. Every Jacobian row of a step (keypoints, oriented bodies, soles, collision
-normals) comes from one product with MuJoCo's dof axes (`jacobians`), and what stays fixed within
-a frame (weights, the speed window, the joint pulls) is prepared once per frame. Kinematics and
-collision queries are reused until the configuration changes. A frame takes `iterations` steps
+as simple bounds. The QP is assembled in compiled code (`ik_step`) from MuJoCo's kinematics,
+what stays fixed within a frame (weights, the speed window, the joint pulls) is prepared once per
+frame, and kinematics and collision queries are reused until the configuration changes. A frame takes `iterations` steps
 (fewer once converged), plus up to `repair_steps` when its last long step left an overlap behind.
 """
 
@@ -34,10 +33,9 @@ import numpy as np
 from mimicsim.assets import RobotSpec
 from mimicsim.errors import ConfigError
 from mimicsim.retarget.collision import CollisionAvoidance, Contacts, tracked_contacts
-from mimicsim.retarget.jacobians import TreeJacobian
+from mimicsim.retarget.ik_step import SOFT, assemble
+from mimicsim.retarget.jacobians import chain_mask
 
-_FREE = 1e30  # daqp's "no bound"
-_EQUALITY, _SOFT = 5, 8  # daqp constraint senses
 _ARRIVED_M = 0.01
 """A pinned foot this close (m) to its place is held there by an equality constraint."""
 
@@ -156,13 +154,15 @@ class _Frame:
 
 
 @dataclass(frozen=True)
-class _Stance:
-    J: np.ndarray
-    """(S, 5, nv): per pinned foot, sole site x, y, z; sole tilt about world x, y."""
-    e: np.ndarray
-    """(S, 5) errors of those rows."""
-    arrived: np.ndarray
-    """(S,) close enough to its place to be held there by an equality."""
+class _Near:
+    """A collision query's answer as the step uses it."""
+
+    contacts: Contacts
+    body1: np.ndarray
+    """(n,) the bodies of each contact's geoms..."""
+    body2: np.ndarray
+    d_min: np.ndarray
+    """(n,) ...and the distance each pair must keep (`CollisionAvoidance.d_min`)."""
 
 
 @dataclass
@@ -196,37 +196,36 @@ class KeypointIK:
         self.model = model = self.query.model
         self.data = mujoco.MjData(model)
         self.data.qpos[:] = spec.default_qpos
-        self.jacobian = TreeJacobian(model)
         self.limit = CollisionAvoidance(
             self.query,
             min_self=settings.self_clearance,
             min_floor=settings.floor_clearance,
             gain=settings.collision_gain,
         )
-        self.sites = np.array([model.site(s).id for s in sites], dtype=int)
-        self.bodies = np.array(bodies, dtype=int)
+        self.sites = np.array([model.site(s).id for s in sites], dtype=np.int64)
+        self.bodies = np.array(bodies, dtype=np.int64)
         soles = [model.site(s).id for s in stance_sites if s]
         # The solver's points: keypoint sites, then the sole sites of the feet that can be pinned.
-        self._points = np.concatenate([self.sites, soles]).astype(int)
-        self._point_bodies = model.site_bodyid[self._points]
+        self._points = np.concatenate([self.sites, soles]).astype(np.int64)
+        self._point_bodies = model.site_bodyid[self._points].astype(np.int64)
         rows = iter(range(len(self.sites), len(self._points)))
         self._sole_row = [next(rows) if s else -1 for s in stance_sites]
+        self._chain = chain_mask(model)
+        self._root = int(model.body_rootid[self.bodies[0]])
         rest = spec.make_data()
         # Each oriented body's axis that points straight up when the robot stands level.
         self._rest_up = np.array([rest.xmat[b].reshape(3, 3).T @ np.array([0.0, 0.0, 1.0]) for b in self.bodies])
         self.q0 = spec.default_joint_pos.copy()
         self.guide_target = np.zeros(spec.dof)
         self.guide_weights = np.zeros(spec.dof)
-        self.dofs = spec.qvel_adr
-        self.qadr = spec.qpos_adr
+        self.dofs = spec.qvel_adr.astype(np.int64)
+        self.qadr = spec.qpos_adr.astype(np.int64)
         self.lower, self.upper = spec.lower, spec.upper
         self.speed = joint_speed_bounds(spec, settings)
-        self._root_bound = np.full(model.nv, _FREE)
-        self._root_bound[:6] = settings.max_root_step
-        self._quat = np.zeros(4)
+        self._geom_body = model.geom_bodyid.astype(np.int64)
         self._fresh = False
         """Kinematics (and `_contacts`, when set) belong to the current configuration."""
-        self._contacts: Contacts | None = None
+        self._contacts: _Near | None = None
         self.stats = SolveStats()
 
     @property
@@ -295,9 +294,9 @@ class KeypointIK:
             diagonal,
             weight,
             target,
-            stance_points=np.array([self._sole_row[i] for i in feet], dtype=int),
-            stance_bodies=np.array(feet, dtype=int),
-            stance_targets=np.array([target for _, target in goal.stance]).reshape(-1, 3),
+            stance_points=np.array([self._sole_row[i] for i in feet], dtype=np.int64),
+            stance_bodies=np.array(feet, dtype=np.int64),
+            stance_targets=np.array([target for _, target in goal.stance], dtype=float).reshape(-1, 3),
             stance_up=self._rest_up[feet].reshape(-1, 3),
         )
 
@@ -311,73 +310,70 @@ class KeypointIK:
             mujoco.mj_comPos(self.model, self.data)  # dof axes for the Jacobians
             self._fresh = True
 
-    def _query(self) -> Contacts:
+    def _query(self) -> _Near:
+        """The pairs in reach in the current configuration."""
         self._kinematics()
         if self._contacts is None:
-            self._contacts = self.query.query(self.data)
+            contacts = self.query.query(self.data) if self.settings.collisions else self.query.nothing
+            self._contacts = _Near(
+                contacts,
+                self._geom_body[contacts.geom1],
+                self._geom_body[contacts.geom2],
+                self.limit.d_min(contacts),
+            )
         return self._contacts
 
     def _penetrating(self) -> bool:
         if not self.settings.collisions:
             return False
-        contacts = self._query()
-        return bool((contacts.dist < np.minimum(self.limit.d_min(contacts), 0.0) - self.settings.repair_depth).any())
-
-    def _rotation_errors(self, targets: np.ndarray) -> np.ndarray:
-        """World-frame rotation vectors taking each oriented body to its target."""
-        xmat = self.data.xmat
-        out = np.empty((len(self.bodies), 3))
-        for i, body in enumerate(self.bodies):
-            mujoco.mju_mat2Quat(self._quat, (targets[i] @ xmat[body].reshape(3, 3).T).ravel())
-            mujoco.mju_quat2Vel(out[i], self._quat, 1.0)
-        return out.ravel()
+        near = self._query()
+        return bool((near.contacts.dist < np.minimum(near.d_min, 0.0) - self.settings.repair_depth).any())
 
     def _step(self, goal: FrameGoal, frame: _Frame) -> float:
         """One QP step; returns its largest coordinate change (inf when no step was possible)."""
-        model, data, settings, jacobian = self.model, self.data, self.settings, self.jacobian
-        nv, k = model.nv, len(self.sites)
+        model, data, s = self.model, self.data, self.settings
         self._kinematics()
-        contacts = self._query() if settings.collisions else None
-        points = data.site_xpos[self._points]
-        if contacts is not None and len(contacts):
-            witness_bodies, witnesses = self.limit.witnesses(contacts)
-            J_points = jacobian.points(
-                data, np.concatenate([self._point_bodies, witness_bodies]), np.concatenate([points, witnesses])
-            )
-        else:
-            J_points = jacobian.points(data, self._point_bodies, points)
-        J_bodies = jacobian.rotations(data, self.bodies)
-
-        J = np.concatenate([J_points[:k].reshape(-1, nv), J_bodies.reshape(-1, nv)])
-        e = np.concatenate([(goal.positions - points[:k]).ravel(), self._rotation_errors(goal.orientations)])
-        W = frame.sqrt_w[:, None] * J
-        H = W.T @ W
-        H.flat[:: nv + 1] += frame.diagonal
-        f = -(frame.sqrt_w * e) @ W
-        q = data.qpos[self.qadr]
-        f[self.dofs] -= frame.pull_target - frame.pull_weight * q
-
-        # Simple bounds: joint range, joint speed since the previous frame, and a trust region
-        # that keeps every step inside the range where the linearisation holds.
-        upper = self._root_bound.copy()
-        lower = -upper
-        lo = np.maximum(frame.lower - q, -settings.max_joint_step)
-        upper[self.dofs] = np.maximum(np.minimum(frame.upper - q, settings.max_joint_step), lo)
-        lower[self.dofs] = lo
-
-        if contacts is not None and len(contacts):
-            G, h = self.limit.rows(contacts, J_points[len(self._points) :])
-        else:
-            G, h = np.zeros((0, nv)), np.zeros(0)
-        stance = self._stance(frame, J_points, J_bodies, points)
-        held_J = stance.J[stance.arrived, :2].reshape(-1, nv)
-        held_e = stance.e[stance.arrived, :2].ravel()
-        A = np.concatenate([G, held_J])
-        bu = np.concatenate([upper, h, held_e])
-        bl = np.concatenate([lower, np.full(h.size, -_FREE), held_e])
-        sense = np.zeros(bu.size, np.int32)
-        sense[nv + h.size :] = _EQUALITY
-        dq = self._solve_qp(H, f, stance, A, bu, bl, sense, nv + h.size)
+        near = self._query()
+        contacts = near.contacts
+        H, f, A, bu, bl, sense, H_slip, f_slip = assemble(
+            data.site_xpos,
+            data.xmat,
+            data.cdof,
+            data.subtree_com[self._root],
+            self._chain,
+            self._points,
+            self._point_bodies,
+            len(self.sites),
+            self.bodies,
+            goal.positions,
+            goal.orientations,
+            frame.sqrt_w,
+            frame.diagonal,
+            frame.pull_weight,
+            frame.pull_target,
+            frame.upper,
+            frame.lower,
+            self.dofs,
+            self.qadr,
+            data.qpos,
+            s.max_joint_step,
+            s.max_root_step,
+            frame.stance_points,
+            frame.stance_bodies,
+            frame.stance_targets,
+            frame.stance_up,
+            s.stance_weight,
+            s.level_weight,
+            _ARRIVED_M,
+            near.body1,
+            near.body2,
+            contacts.dist,
+            contacts.normal,
+            contacts.pos,
+            near.d_min,
+            s.collision_gain,
+        )
+        dq = self._solve_qp(H, f, A, bu, bl, sense, H_slip, f_slip, model.nv + len(contacts))
         if dq is None:
             self.stats.failed += 1
             return np.inf
@@ -386,60 +382,34 @@ class KeypointIK:
         self._moved()
         return float(np.abs(dq).max())
 
-    def _stance(self, frame: _Frame, J_points: np.ndarray, J_bodies: np.ndarray, points: np.ndarray) -> _Stance:
-        """Rows of the pinned feet: each sole site's place (x, y) and height (z), and the level of
-        its sole (tilt about x and y). The sole centre is what touches the floor: turning the foot
-        about it moves no part of the sole far."""
-        J = np.concatenate([J_points[frame.stance_points], J_bodies[frame.stance_bodies, :2]], axis=1)
-        xmat = self.data.xmat[self.bodies[frame.stance_bodies]].reshape(-1, 3, 3)
-        up = np.einsum("sij,sj->si", xmat, frame.stance_up)
-        # up x z = axis * sin(angle) of the rotation that levels the sole; scaled to the angle.
-        sin = np.hypot(up[:, 0], up[:, 1])
-        scale = np.arctan2(sin, up[:, 2]) / np.maximum(sin, 1e-9)
-        e = np.column_stack([frame.stance_targets - points[frame.stance_points], up[:, 1] * scale, -up[:, 0] * scale])
-        return _Stance(J, e, np.hypot(e[:, 0], e[:, 1]) < _ARRIVED_M)
-
-    def _stance_objective(self, stance: _Stance, place_as_task: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Objective terms of the pinned feet: height and level always; the place too for feet
-        not yet held by an equality (or for all, when holding them is infeasible)."""
-        s, nv = self.settings, self.model.nv
-        w = np.tile([0.0, 0.0, s.stance_weight, s.level_weight, s.level_weight], (len(stance.e), 1))
-        w[:, :2] = np.where(place_as_task | ~stance.arrived, s.stance_weight, 0.0)[:, None]
-        J = stance.J.reshape(-1, nv)
-        return (w.reshape(-1, 1) * J).T @ J, -(w * stance.e).ravel() @ J
-
-    def _solve_qp(
+    def _solve_qp(  # noqa: PLR0917
         self,
         H: np.ndarray,
         f: np.ndarray,
-        stance: _Stance,
         A: np.ndarray,
         bu: np.ndarray,
         bl: np.ndarray,
         sense: np.ndarray,
+        H_slip: np.ndarray,
+        f_slip: np.ndarray,
         n_inequalities: int,
     ) -> np.ndarray | None:
-        """daqp with the held feet as equalities. When that is infeasible, the feet's places
+        """daqp with the arrived feet held by equalities. When that is infeasible, their places
         become heavy tasks instead (a slip is better than a collision); when even that fails,
         the collision rows become soft constraints."""
         self.stats.steps += 1
-        if len(stance.e):
-            H_feet, f_feet = self._stance_objective(stance, place_as_task=False)
-            dq, _, exitflag, _ = daqp.solve(H + H_feet, f + f_feet, A, bu, bl, sense)
-        else:
-            dq, _, exitflag, _ = daqp.solve(H, f, A, bu, bl, sense)
+        dq, _, exitflag, _ = daqp.solve(H, f, A, bu, bl, sense)
         if exitflag >= 0:
             return dq
-        if len(stance.e):
-            H_feet, f_feet = self._stance_objective(stance, place_as_task=True)
-            H, f = H + H_feet, f + f_feet
-        A, bu, bl = A[: n_inequalities - self.model.nv], bu[:n_inequalities], bl[:n_inequalities]
+        nv = self.model.nv
+        H, f = H + H_slip, f + f_slip
+        A, bu, bl = A[: n_inequalities - nv], bu[:n_inequalities], bl[:n_inequalities]
         sense = sense[:n_inequalities].copy()
         dq, _, exitflag, _ = daqp.solve(H, f, A, bu, bl, sense)
         if exitflag >= 0:
             self.stats.relaxed_stance += 1
             return dq
-        sense[self.model.nv :] |= _SOFT
+        sense[nv:] |= SOFT
         dq, _, exitflag, _ = daqp.solve(H, f, A, bu, bl, sense)
         if exitflag >= 0:
             self.stats.relaxed_all += 1

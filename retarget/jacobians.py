@@ -1,48 +1,70 @@
-"""Jacobians of many points and bodies in a few matrix products.
+"""Jacobian rows from MuJoCo's dof axes, compiled with numba for the solver's inner loop.
 
 `mj_jac` builds, for each dof on the chain from a body to its tree's root, the angular column `a`
 and the linear column `l + a x (p - c)` from the motion axes MuJoCo keeps in `data.cdof` (`[a, l]`
 per dof, current after `mj_kinematics` and `mj_comPos`), `c` being the centre of mass of the
-body's tree. Written for many points at once, `a x r` for the three world axes is a product of
-`r` with the Levi-Civita symbol, so every point a solver step needs (keypoints, soles, collision
-witness points) costs a handful of array operations together instead of a Python call each.
+body's tree (`data.subtree_com` of its root). The same formula, as compiled loops over a (body,
+dof) chain mask, gives every row a solver step needs without a Python call per point.
 """
 
 from __future__ import annotations
 
 import mujoco
 import numpy as np
-
-_LEVI_CIVITA = np.zeros((3, 3, 3))
-for _i, _j, _k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
-    _LEVI_CIVITA[_i, _j, _k], _LEVI_CIVITA[_i, _k, _j] = 1.0, -1.0
-_CROSS = _LEVI_CIVITA.transpose(2, 0, 1).reshape(3, 9)
-"""r @ _CROSS, reshaped (3, 3), has rows r x e_x, r x e_y, r x e_z."""
+from numba import njit
 
 
-class TreeJacobian:
-    """Jacobians for one model (see the module docstring)."""
+def chain_mask(model: mujoco.MjModel) -> np.ndarray:
+    """(nbody, nv): 1 where the dof moves the body (it lies on the body's chain to the world)."""
+    chain = np.zeros((model.nbody, model.nv))
+    for body in range(1, model.nbody):
+        chain[body] = chain[model.body_parentid[body]]
+        start = model.body_dofadr[body]
+        chain[body, start : start + model.body_dofnum[body]] = 1.0
+    return chain
 
-    def __init__(self, model: mujoco.MjModel):
-        chain = np.zeros((model.nbody, model.nv))
-        for body in range(1, model.nbody):
-            chain[body] = chain[model.body_parentid[body]]
-            start = model.body_dofadr[body]
-            chain[body, start : start + model.body_dofnum[body]] = 1.0
-        self.chain = chain
-        """(nbody, nv): 1 where the dof moves the body."""
-        self.root = model.body_rootid.copy()
 
-    def points(self, data: mujoco.MjData, bodies: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """(n, 3, nv) translational Jacobians of world points fixed to `bodies` ((n,), (n, 3))."""
-        r = points - data.subtree_com[self.root[bodies]]
-        cdof = data.cdof
-        # Row k of point i: (r_i x e_k) . a + e_k . l, i.e. -(e_k x r_i) . a + l_k.
-        jac = (r @ _CROSS).reshape(-1, 3, 3) @ cdof[:, :3].T
-        jac += cdof[:, 3:].T
-        jac *= self.chain[bodies][:, None, :]
-        return jac
+@njit(cache=True)
+def point_rows(cdof: np.ndarray, chain: np.ndarray, body: int, offset: np.ndarray, out: np.ndarray) -> None:
+    """`out` (3, nv): d(point)/dq for a point fixed to `body` at `offset` (point minus the tree's
+    centre of mass, world frame)."""
+    rx, ry, rz = offset[0], offset[1], offset[2]
+    for v in range(cdof.shape[0]):
+        if chain[body, v] == 0.0:
+            out[0, v] = out[1, v] = out[2, v] = 0.0
+            continue
+        ax, ay, az = cdof[v, 0], cdof[v, 1], cdof[v, 2]
+        out[0, v] = cdof[v, 3] + ay * rz - az * ry
+        out[1, v] = cdof[v, 4] + az * rx - ax * rz
+        out[2, v] = cdof[v, 5] + ax * ry - ay * rx
 
-    def rotations(self, data: mujoco.MjData, bodies: np.ndarray) -> np.ndarray:
-        """(n, 3, nv) rotational Jacobians of `bodies` (world-frame angular velocity per unit dq)."""
-        return data.cdof[:, :3].T * self.chain[bodies][:, None, :]
+
+@njit(cache=True)
+def normal_row(  # noqa: PLR0917 - compiled functions take no keyword-only arguments
+    cdof: np.ndarray, chain: np.ndarray, body: int, offset: np.ndarray, normal: np.ndarray, out: np.ndarray
+) -> None:
+    """`out` (nv,) += d(normal . point)/dq for a point fixed to `body` at `offset` (see `point_rows`)."""
+    # n . (l + a x r) = n . l + a . (r x n)
+    cx = offset[1] * normal[2] - offset[2] * normal[1]
+    cy = offset[2] * normal[0] - offset[0] * normal[2]
+    cz = offset[0] * normal[1] - offset[1] * normal[0]
+    for v in range(cdof.shape[0]):
+        if chain[body, v] != 0.0:
+            out[v] += (
+                normal[0] * cdof[v, 3]
+                + normal[1] * cdof[v, 4]
+                + normal[2] * cdof[v, 5]
+                + cdof[v, 0] * cx
+                + cdof[v, 1] * cy
+                + cdof[v, 2] * cz
+            )
+
+
+@njit(cache=True)
+def rotation_rows(cdof: np.ndarray, chain: np.ndarray, body: int, out: np.ndarray) -> None:
+    """`out` (3, nv): the body's world-frame angular velocity per unit dq."""
+    for v in range(cdof.shape[0]):
+        mask = chain[body, v]
+        out[0, v] = mask * cdof[v, 0]
+        out[1, v] = mask * cdof[v, 1]
+        out[2, v] = mask * cdof[v, 2]
