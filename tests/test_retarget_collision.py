@@ -11,10 +11,12 @@ from mujoco_replay import replay_self_penetration
 from mimicsim.assets import load_robot
 from mimicsim.retarget.collision import ContactQuery, TrackedContacts, all_pairs_model, self_pairs
 from mimicsim.retarget.human.procedural import demo_clip
+from mimicsim.retarget.ik import FrameGoal, IKSettings, KeypointIK
 from mimicsim.retarget.jacobians import chain_mask, normal_row, point_rows, rotation_rows
 from mimicsim.retarget.quality import SELF_TOLERANCE, evaluate
 from mimicsim.retarget.retargeter import retarget
 from mimicsim.retarget.robot_motion import from_qpos
+from mimicsim.retarget.scaling import SEGMENTS, robot_rest
 
 ROBOTS = ["g1", "h1", "h1_2"]
 
@@ -128,3 +130,31 @@ def test_jacobian_rows_match_mujoco():
         np.testing.assert_allclose(rows, jacp, atol=1e-12)
         np.testing.assert_allclose(rot, jacr, atol=1e-12)
         np.testing.assert_allclose(along, normal @ jacp, atol=1e-12)
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_the_solver_keeps_apart_every_pair_the_evaluator_counts(robot):
+    """Targets taken from random poses of the robot itself (limbs through the trunk, through
+    each other, neighbours folded into each other): followed without collision avoidance they
+    collide; with it, no pair the evaluator counts ends up deeper than the tolerance."""
+    spec = load_robot(robot)
+    rest = robot_rest(spec)
+    sites = [spec.keypoint_sites[n] for n in rest.keypoints]
+    bodies = [rest.segment_bodies[s] for s in SEGMENTS]
+    data = mujoco.MjData(spec.model)
+    depth = {}
+    for collisions in (True, False):
+        ik = KeypointIK(spec, sites, bodies, [""] * len(bodies), IKSettings(collisions=collisions))
+        solved = []
+        for qpos in _random_poses(spec, 13, seed=5)[1:]:
+            data.qpos[:] = qpos
+            mujoco.mj_kinematics(spec.model, data)
+            targets = np.array([data.site(s).xpos for s in sites])
+            orientations = data.xmat[bodies].reshape(-1, 3, 3)
+            goal = FrameGoal(targets, np.full(len(sites), 100.0), orientations, np.ones(len(bodies)))
+            ik.reset(spec.default_qpos)
+            solved.append(ik.solve(goal, None, 60))
+        motion = from_qpos(spec, np.array(solved), 30.0, np.zeros((len(solved), 2), dtype=bool))
+        depth[collisions] = evaluate(motion, spec)[1]["self_penetration_m"]
+    assert (depth[False] > SELF_TOLERANCE).any(), "the targets should need a collision to reach"
+    assert (depth[True] <= SELF_TOLERANCE).all(), depth[True]
