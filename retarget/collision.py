@@ -191,9 +191,11 @@ class ContactQuery:
 
 
 _REUSE = 0.001
-"""A self pair whose geoms moved less than this (m) relative to each other since it was measured
-reuses the measurement, its distance lowered by the motion: the solver's constraint is then at most
-this much stricter than it needs to be."""
+_REUSE_SHARE = 0.25
+"""A separated self pair whose geoms moved less than `_REUSE` (m), or less than this share of its
+distance, relative to each other since it was measured reuses the measurement, its distance
+lowered by the motion: still a lower bound, never an overlap, and at most twice the motion below
+the true distance (2 mm for a pair 4 mm apart)."""
 
 
 @njit(cache=True)
@@ -242,6 +244,7 @@ def _advance(  # noqa: PLR0917 - one flat call keeps numba's dispatch cheap
     local_mat: np.ndarray,
     margin: float,
     reuse: float,
+    share: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`TrackedContacts`' bounds, tightened for the configuration in `geom_xpos`/`geom_xmat` (only
     `geoms` are in pairs); returns (pairs to measure, pairs to reuse, their lowered distances)."""
@@ -275,7 +278,7 @@ def _advance(  # noqa: PLR0917 - one flat call keeps numba's dispatch cheap
         if bound[k] >= margin:
             continue
         # Overlapping pairs are always measured: their normal can turn fast (a capsule inside a box).
-        if drift <= reuse and low > 0.0:
+        if low > 0.0 and drift <= max(reuse, share * low):
             reused[n_reuse] = k
             lowered[n_reuse] = low
             n_reuse += 1
@@ -379,8 +382,8 @@ class TrackedContacts:
     bound less how far its geoms moved relative to the robot's root (centre travel plus bounding
     radius times rotation angle); the bounding spheres; and its last measured distance less how far
     one geom moved relative to the other since (a hand and its own wrist barely move apart). A pair
-    whose bound stays beyond the margin is not measured; a separated one whose geoms moved less
-    than `_REUSE` relative to each other since it was measured reuses that measurement, its
+    whose bound stays beyond the margin is not measured; a separated one whose geoms moved little
+    relative to each other since it was measured (`_REUSE_SHARE`) reuses that measurement, its
     witness points carried along and its distance lowered by the motion (so still a lower bound).
     The rest, the pairs really in play, are measured. The bookkeeping is compiled (numba).
     """
@@ -454,6 +457,7 @@ class TrackedContacts:
             self._local_mat,
             self.margin,
             _REUSE,
+            _REUSE_SHARE,
         )
         dist = np.empty(measure.size)
         ends = np.empty((measure.size, 6))

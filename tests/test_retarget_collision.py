@@ -53,8 +53,7 @@ def test_the_pairs_are_the_ones_mujoco_tests(robot):
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_tracked_contacts_find_every_pair_in_reach_and_never_overstate_a_distance(robot):
     """Along a jittery walk through joint space (and two jumps), the solver's tracked query finds
-    every pair that brute force finds within the margin, at a distance no larger (reused
-    measurements are lowered by at most twice the reuse tolerance)."""
+    every pair that brute force finds within the margin, at a distance no larger."""
     spec = load_robot(robot)
     tracked = TrackedContacts(spec, 0.03)
     model, data, ends = tracked.model, mujoco.MjData(tracked.model), np.zeros(6)
@@ -76,8 +75,8 @@ def test_tracked_contacts_find_every_pair_in_reach_and_never_overstate_a_distanc
             truth = mujoco.mj_geomDistance(model, data, a, b, 0.03, ends)
             if truth < 0.03:
                 assert (a, b) in got, f"step {step}: pair {a}, {b} at {truth:.4f} m missed"
-            if (a, b) in got:
-                assert -1e-5 <= truth - got[a, b] <= 0.002 + 1e-9, (step, a, b, truth, got[a, b])
+            if (a, b) in got:  # reused: lowered by twice the motion at most (1 mm, or a quarter of it)
+                assert -1e-5 <= truth - got[a, b] <= 2 * max(0.001, 0.25 * got[a, b]) + 1e-9, (step, a, b, truth)
 
 
 @pytest.mark.parametrize("robot", ROBOTS)
