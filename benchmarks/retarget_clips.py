@@ -31,7 +31,15 @@ def procedural() -> dict[str, HumanMotion]:
         "proc:arc walk + wave, 1.90 m": generate(
             [Walk(3.0, turn=-60.0), Wave(2.0, hand="left")], body=Body(height=1.9, leg_scale=1.1), name="tall"
         ),
+        "proc:deep squats": deep_squats(),
     }
+
+
+def deep_squats() -> HumanMotion:
+    """A bending motion: two deep squats, hips and knees folded, feet planted."""
+    return generate(
+        [Stand(0.5), Squat(depth=0.5), Stand(0.3), Squat(depth=0.45, duration=1.6), Stand(0.5)], name="deep squats"
+    )
 
 
 def shared(folder: Path = SHARED_MOTIONS) -> Iterator[tuple[str, HumanMotion]]:

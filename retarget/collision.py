@@ -80,6 +80,25 @@ def self_pairs(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
     return geoms[i[keep]], geoms[j[keep]]
 
 
+NEIGHBOURS = 2
+"""Bodies at most this many joints apart along one chain are neighbours in the tree (a hip-roll
+link and the pelvis, a wrist-pitch link and the elbow): they move against each other through
+those joints alone."""
+
+
+def tree_neighbours(model: mujoco.MjModel) -> np.ndarray:
+    """(nbody, nbody) bool: one body is an ancestor of the other, at most `NEIGHBOURS` joints up."""
+    out = np.zeros((model.nbody, model.nbody), dtype=bool)
+    for body in range(1, model.nbody):
+        joints, ancestor = 0, body
+        while ancestor > 0 and joints <= NEIGHBOURS:
+            joints += int(model.body_jntnum[ancestor])
+            ancestor = int(model.body_parentid[ancestor])
+            if ancestor > 0 and joints <= NEIGHBOURS:
+                out[body, ancestor] = out[ancestor, body] = True
+    return out
+
+
 def all_pairs_model(model: mujoco.MjModel, *, self_collisions: bool = True) -> mujoco.MjModel:
     """A copy of `model` in which every collision geom meets the floor and (with
     `self_collisions`) every other collision geom, with only MuJoCo's own filter (`self_pairs`)
@@ -503,17 +522,21 @@ class CollisionAvoidance:
 
     def __init__(self, query: TrackedContacts, *, min_self: float, min_floor: float, gain: float = 0.85):
         self.query = query
+        self._neighbours = tree_neighbours(query.model)
         self.min_self = min_self
         self.min_floor = min_floor
         self.gain = gain
 
-    def d_min(self, contacts: Contacts) -> np.ndarray:
-        """The distance each contact's pair is held to: `min_floor` against the floor; `min_self`
-        for a robot pair at least that far apart when standing, else as close as it stands but
-        never overlapping more (a shoulder link 3.5 mm from H1's torso when standing may touch
-        it, not sink into it)."""
+    def d_min(self, contacts: Contacts, body1: np.ndarray, body2: np.ndarray) -> np.ndarray:
+        """The distance each contact's pair (of bodies `body1`, `body2`) is held to: `min_floor`
+        against the floor; `min_self` for a robot pair at least that far apart when standing,
+        else as close as it stands but never overlapping more (a shoulder link 3.5 mm from H1's
+        torso when standing may touch it, not sink into it). Neighbours in the tree (`NEIGHBOURS`)
+        may touch: their clearance would only take range away from the joints between them (a
+        deep squat folds G1's hip-roll links against its pelvis)."""
         rest = contacts.rest
-        self_min = np.where(rest >= self.min_self, self.min_self, np.minimum(rest, 0.0))
+        clearance = np.where(self._neighbours[body1, body2], 0.0, self.min_self)
+        self_min = np.where(rest >= clearance, clearance, np.minimum(rest, 0.0))
         return np.where(self.query.is_floor(contacts), self.min_floor, self_min)
 
     def witnesses(self, contacts: Contacts) -> tuple[np.ndarray, np.ndarray]:

@@ -315,12 +315,8 @@ class KeypointIK:
         self._kinematics()
         if self._contacts is None:
             contacts = self.query.query(self.data) if self.settings.collisions else self.query.nothing
-            self._contacts = _Near(
-                contacts,
-                self._geom_body[contacts.geom1],
-                self._geom_body[contacts.geom2],
-                self.limit.d_min(contacts),
-            )
+            body1, body2 = self._geom_body[contacts.geom1], self._geom_body[contacts.geom2]
+            self._contacts = _Near(contacts, body1, body2, self.limit.d_min(contacts, body1, body2))
         return self._contacts
 
     def _penetrating(self) -> bool:

@@ -206,3 +206,20 @@ def test_scales_follow_each_limb_and_the_config_overrides_them():
     assert long_legs.root / long_legs.bone["left_elbow"] < normal.root / normal.bone["left_elbow"]
     fixed = derive_scales(generate([Stand(1.0)], name="normal"), rest, override=0.8)
     assert fixed.root == 0.8 and set(fixed.bone.values()) == {0.8}
+
+
+@pytest.mark.parametrize("robot", ["g1", "h1_2"])
+def test_a_deep_squat_folds_hips_and_knees_with_the_feet_planted(robot):
+    """Folding the legs brings neighbours in the tree together (G1's hip-roll links against its
+    pelvis): they may touch, so the hips and knees bend as a human's do, the feet stay pinned and
+    no joint jumps (at the robots' own speed limits H1-2's hip yaws swung across in two frames)."""
+    from mimicsim.retarget.human.procedural import Squat, Stand, generate
+    from mimicsim.retarget.quality import evaluate
+
+    spec = load_robot(robot)
+    clip = generate([Stand(0.5), Squat(depth=0.5), Stand(0.3), Squat(depth=0.45, duration=1.6)], name="squats")
+    summary, _ = evaluate(retarget(clip, spec), spec)
+    assert all(summary["passes"].values()), summary["passes"]
+    assert summary["frames_over_3pi"] == 0
+    assert summary["keypoint_error_mm"] < 12.0
+    assert summary["foot_slide_max_mm"] < 6.0
