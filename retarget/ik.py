@@ -81,8 +81,8 @@ class IKSettings:
     collision_margin: float = 0.03
     """Pairs nearer than this (m) enter the QP."""
     self_clearance: float = 0.005
-    """Minimum distance kept between robot geoms (m); pairs nearer than this when the robot
-    stands are kept no nearer than they stand."""
+    """Minimum distance kept between robot geoms (m), except for pairs nearer than this when the
+    robot stands and for neighbours in the tree (`collision.CollisionAvoidance.d_min`)."""
     floor_clearance: float = 0.0
     collision_gain: float = 0.85
     joint_speed: float | None = 3 * math.pi
