@@ -11,13 +11,21 @@ STAMP := $(VENV)/.mimicsim-installed
 GL_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test system-deps install clean
+.PHONY: demo test lint system-deps install clean
 
 demo: install
 	$(VENV)/bin/mimicsim demo --out out
 
 test: install
 	$(PY) -m pytest -q
+
+# ruff (lint and format) and mypy, configured in pyproject.toml. mypy sees the repository root as
+# the `mimicsim` package through a link in the venv.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@mkdir -p $(VENV)/typecheck && ln -sfn "$(CURDIR)" $(VENV)/typecheck/mimicsim
+	MYPYPATH=$(VENV)/typecheck $(VENV)/bin/mypy -p mimicsim
 
 install: system-deps $(STAMP)
 

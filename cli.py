@@ -7,61 +7,55 @@ fix (`MimicsimError`) print one line and exit with status 2; `--debug` shows the
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
 from mimicsim.errors import MimicsimError
 
-Verb = tuple[str, str]  # ("module:function", one-line summary shown by --help)
+Verb = tuple[str, str]  # (module holding the verb's function, one-line summary shown by --help)
 Table = dict[str, "Verb | Table"]
 
+# Every verb is a function in a `commands.py` (or `demo.py`), named like the verb's words joined by
+# "_": `mimicsim retarget-batch` is `retarget_batch`, `mimicsim motion info` is `motion_info`.
 # A group maps to its own table ("motion info", "motion render").
 VERBS: Table = {
-    "demo": ("mimicsim.demo:demo", "run the main job on built-in data, writing into out/"),
-    "robots": ("mimicsim.assets.commands:robots", "list the registered robots"),
-    "render-robot": ("mimicsim.assets.commands:render_robot", "render a robot's standing pose to a PNG"),
-    "eval": ("mimicsim.eval.commands:evaluate", "score a policy on manipulation tasks (JSON, HTML report, MP4s)"),
-    "retarget": ("mimicsim.retarget.commands:retarget", "retarget a human motion onto a robot (npz, quality, video)"),
-    "retarget-batch": (
-        "mimicsim.retarget.commands:retarget_batch",
-        "retarget a folder of motions (resumable, workers or Ray)",
-    ),
-    "retarget-eval": ("mimicsim.retarget.commands:retarget_eval", "print the quality report of a retargeted motion"),
+    "demo": ("mimicsim.demo", "run the main job on built-in data, writing into out/"),
+    "robots": ("mimicsim.assets.commands", "list the registered robots"),
+    "render-robot": ("mimicsim.assets.commands", "render a robot's standing pose to a PNG"),
+    "motion": {
+        "info": (
+            "mimicsim.retarget.human.commands",
+            "describe a human motion file (format, fps, height, contacts, plausibility)",
+        ),
+        "render": ("mimicsim.retarget.human.commands", "render a human motion file's skeleton to an MP4"),
+    },
+    "retarget": ("mimicsim.retarget.commands", "retarget a human motion onto a robot (npz, quality, video)"),
+    "retarget-batch": ("mimicsim.retarget.commands", "retarget a folder of motions (resumable, workers or Ray)"),
+    "retarget-eval": ("mimicsim.retarget.commands", "print the quality report of a retargeted motion"),
     "train-tracker": (
-        "mimicsim.policies.tracking.commands:train_tracker",
+        "mimicsim.policies.tracking.commands",
         "train a PPO motion-tracking policy (checkpoints, logs, ONNX)",
     ),
-    "export-tracker": (
-        "mimicsim.policies.tracking.commands:export_tracker",
-        "export a tracker checkpoint to ONNX with its metadata",
-    ),
+    "export-tracker": ("mimicsim.policies.tracking.commands", "export a tracker checkpoint to ONNX with its metadata"),
     "refine": (
-        "mimicsim.policies.tracking.commands:refine",
+        "mimicsim.policies.tracking.commands",
         "simulate a tracking policy on a motion; write the physical motion",
     ),
     "refine-batch": (
-        "mimicsim.policies.tracking.commands:refine_batch",
+        "mimicsim.policies.tracking.commands",
         "refine a folder of motions, keep those tracked to success",
     ),
-    "eval-tracking": (
-        "mimicsim.eval.tracking_commands:eval_tracking",
-        "measure a tracking policy on clips (table + JSON)",
-    ),
-    "motion": {
-        "info": (
-            "mimicsim.retarget.human.commands:info",
-            "describe a human motion file (format, fps, height, contacts, plausibility)",
-        ),
-        "render": ("mimicsim.retarget.human.commands:render", "render a human motion file's skeleton to an MP4"),
-    },
+    "eval": ("mimicsim.eval.commands", "score a policy on manipulation tasks (JSON, HTML report, MP4s)"),
+    "eval-tracking": ("mimicsim.eval.commands", "measure a tracking policy on clips (table + JSON)"),
 }
 
 USAGE = "usage: mimicsim [--debug] <verb> [options]   (mimicsim <verb> --help for a verb's options)"
 
 
-def _load(target: str) -> Callable[..., object]:
-    module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)
+def verb_function(words: str, module: str) -> Callable[..., object]:
+    """The function of the verb `mimicsim <words>` in `module`."""
+    return getattr(importlib.import_module(module), words.replace("-", "_").replace(" ", "_"))
 
 
 def _help(table: Table, prefix: str = "") -> str:
@@ -102,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import tyro
 
-        name, target, rest = _resolve(args)
-        func = _load(target)
+        name, module, rest = _resolve(args)
+        func = verb_function(name, module)
         tyro.cli(func, args=rest, prog=f"mimicsim {name}")
     except MimicsimError as exc:
         if debug:
@@ -113,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mimicsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`mimicsim ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mimicsim.assets import load_robot, robot_names
 from mimicsim.assets.snapshots import render_standing
-from mimicsim.atomic import write_text_atomic
+from mimicsim.atomic import check_writable, write_text_atomic
 from mimicsim.envs.manipulation.registration import TASK_IDS
 from mimicsim.eval.task_eval import evaluate_tasks
 from mimicsim.retarget.collision import tracked_contacts
@@ -37,6 +37,7 @@ def demo(out: Path = Path("out")) -> None:
     Args:
         out: Output folder.
     """
+    check_writable(out, folder=True)
     out.mkdir(parents=True, exist_ok=True)
     for name in robot_names():
         render_standing(load_robot(name), out / f"{name}_standing.png")
@@ -94,7 +95,7 @@ def refine_demo_clip(kinematic_npz: Path, out: Path) -> Refinement:
     from mimicsim.policies.tracking.pretrained import pretrained_policy
     from mimicsim.policies.tracking.refine import refine_motion
     from mimicsim.policies.tracking.rollout_video import render_motion
-    from mimicsim.policies.tracking.tracker import load_tracker
+    from mimicsim.policies.tracking.load import load_tracker
 
     kinematic = load(kinematic_npz)
     refinement = refine_motion(kinematic, load_tracker(pretrained_policy(kinematic.robot)), str(kinematic_npz))

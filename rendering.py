@@ -13,11 +13,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mimicsim.errors import RenderingError
+from mimicsim.errors import ConfigError, RenderingError
 
 if TYPE_CHECKING:
     import mujoco
@@ -73,6 +73,7 @@ def make_renderer(
     `quality`: on llvmpipe that is ~8x faster (5 -> 40 fps for G1)."""
     import mujoco
 
+    check_image_size(width, height)
     _bind_headless_context()
     model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width)
     model.vis.global_.offheight = max(int(model.vis.global_.offheight), height)
@@ -89,6 +90,16 @@ def make_renderer(
         renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
     return renderer
+
+
+MAX_IMAGE_SIDE = 8192
+
+
+def check_image_size(width: int, height: int) -> None:
+    """`ConfigError` unless both sides are between 16 and `MAX_IMAGE_SIDE` pixels."""
+    for name, value in (("width", width), ("height", height)):
+        if not 16 <= value <= MAX_IMAGE_SIDE:
+            raise ConfigError(f"image {name} must be 16-{MAX_IMAGE_SIDE} pixels, got {value}")
 
 
 def tracking_camera(
@@ -112,28 +123,46 @@ def tracking_camera(
     return cam
 
 
+class VideoWriter:
+    """Frames in, an MP4 out (see `video_writer`)."""
+
+    def __init__(self, writer: Any):
+        self._writer = writer
+        self.frames = 0
+
+    def append_data(self, frame: np.ndarray) -> None:
+        self._writer.append_data(frame)
+        self.frames += 1
+
+
 @contextmanager
-def video_writer(path: str | Path, fps: float) -> Iterator[object]:
-    """An MP4 writer (H.264, yuv420p) that appears at `path` only when complete."""
+def video_writer(path: str | Path, fps: float) -> Iterator[VideoWriter]:
+    """An MP4 writer (H.264, yuv420p) that appears at `path` only when complete and not empty."""
     import imageio.v2 as imageio
 
     from mimicsim.atomic import atomic_path
 
+    if not (np.isfinite(fps) and 0 < fps <= 1000):
+        raise ConfigError(f"video frame rate must be in (0, 1000] frames per second, got {fps}")
     with atomic_path(path) as tmp:
-        writer = imageio.get_writer(
-            tmp,
-            format="FFMPEG",
-            fps=fps,
-            codec="libx264",
-            quality=7,
-            macro_block_size=8,
-            pixelformat="yuv420p",
-            ffmpeg_log_level="error",
+        writer = VideoWriter(
+            imageio.get_writer(
+                tmp,
+                format="FFMPEG",
+                fps=fps,
+                codec="libx264",
+                quality=7,
+                macro_block_size=8,
+                pixelformat="yuv420p",
+                ffmpeg_log_level="error",
+            )
         )
         try:
             yield writer
         finally:
-            writer.close()
+            writer._writer.close()
+        if writer.frames == 0:
+            raise RenderingError(f"{path}: no frames to write")
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:

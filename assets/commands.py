@@ -41,6 +41,10 @@ def render_robot(
         quality: Shadows, reflections and multisampling on (slower).
     """
     from mimicsim.assets.snapshots import render_standing
+    from mimicsim.atomic import check_writable
+    from mimicsim.rendering import check_image_size
 
+    check_writable(out)
+    check_image_size(width, height)
     render_standing(load_robot(name), out, width=width, height=height, quality=quality)
     print(f"wrote {out}")

@@ -1,11 +1,18 @@
-"""CLI verbs about evaluation."""
+"""CLI verbs of evaluation: `eval` (policies on manipulation tasks) and `eval-tracking` (tracking
+policies on motion clips)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+from mimicsim.errors import ConfigError, InputFileError
 
 
-def evaluate(
+def eval(
     task: str = "pick-place,pour,unfold",
     policy: str = "expert",
     episodes: int = 10,
@@ -52,3 +59,80 @@ def evaluate(
             f"[{low:.2f}, {high:.2f}]  mean score {t['mean_score']:.3f}  invalid {t['invalid']}"
         )
     print(f"wrote {Path(out) / 'eval_info.json'} and {Path(out) / 'report.html'}")
+
+
+REPORT_SCHEMA = "mimicsim.tracking_report/1"
+
+
+def eval_tracking(
+    motions: Annotated[tuple[Path, ...], tyro.conf.Positional],
+    policy: Path,
+    out: Path = Path("tracking_report.json"),
+    save_physical: Path | None = None,
+) -> None:
+    """Track each kinematic RobotMotion with POLICY from its first frame; print a table (success per
+    PHC, global and root-relative MPJPE, joint error, foot slide and ground penetration after physics)
+    and write it as JSON.
+
+    Args:
+        motions: RobotMotion .npz files, or folders of them.
+        policy: The tracking policy (.npz checkpoint or .onnx).
+        out: JSON report.
+        save_physical: Also write each simulated motion (physical RobotMotion) into this folder.
+    """
+    from mimicsim.atomic import check_writable, write_text_atomic
+    from mimicsim.eval.tracking_metrics import format_table, summarize, tracking_metrics
+    from mimicsim.policies.tracking.refine import refine_motion
+    from mimicsim.policies.tracking.load import load_tracker
+    from mimicsim.retarget import robot_motion
+
+    check_writable(out)
+    if save_physical is not None:
+        check_writable(save_physical, folder=True)
+    files = _expand(motions)
+    tracker = load_tracker(policy)
+    rows = []
+    for path in files:
+        reference = robot_motion.load(path)
+        refinement = refine_motion(reference, tracker, str(path))
+        if save_physical is not None:
+            robot_motion.save(refinement.motion, save_physical / f"{path.stem}_physical.npz")
+        rows.append(
+            (
+                path.name,
+                {
+                    **tracking_metrics(refinement.motion, reference),
+                    "failure_frame": refinement.failure_frame,
+                    "failure_time_s": refinement.failure_time,
+                },
+            )
+        )
+    summary = summarize(m for _, m in rows)
+    report = {
+        "schema": REPORT_SCHEMA,
+        "policy": str(policy),
+        "summary": summary,
+        "clips": {name: metrics for name, metrics in rows},
+    }
+    write_text_atomic(out, json.dumps(report, indent=2))
+    print(format_table(rows))
+    print(
+        f"success rate {summary['success_rate']:.2f} over {summary['clips']} clips; "
+        f"MPJPE {summary['mpjpe_global_mm']:.1f} mm (root-relative {summary['mpjpe_root_mm']:.1f} mm); report: {out}"
+    )
+
+
+def _expand(items: tuple[Path, ...]) -> list[Path]:
+    if not items:
+        raise ConfigError("give RobotMotion files or folders to evaluate on")
+    files: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*.npz") if not p.name.startswith("."))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise InputFileError(item, "no such file or folder")
+    if not files:
+        raise ConfigError(f"no .npz RobotMotion files in {', '.join(map(str, items))}")
+    return files

@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from mimicsim.envs.manipulation.chunking import ActionChunking
-from mimicsim.policies.manipulation.protocol import Policy, check_actions
+from mimicsim.policies.manipulation.protocol import Policy, PolicyError, check_actions
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class EpisodeRecord:
     queries: int
     invalid: bool
     instruction: str
+    reason: str = ""
+    """Why an invalid episode is invalid (the simulation's fault, the policy's error)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,20 +79,27 @@ def run_episode(
 ) -> EpisodeRecord:
     """Run one episode of `policy` on `env` from `seed` until it terminates or is truncated.
 
-    The env's `info` must carry `is_success` and `score` on every step and may carry `invalid`.
+    The env's `info` must carry `is_success` and `score` on every step and may carry `invalid` and
+    `invalid_reason`. A policy that fails to give a valid chunk (an error, a timeout, NaN, a wrong
+    shape) ends the episode as invalid with the reason: one bad answer must not stop the evaluation.
     """
     policy.reset()
-    obs, _ = env.reset(seed=seed)
+    obs, info = env.reset(seed=seed)
     instruction = str(obs.get("instruction", "")) if isinstance(obs, dict) else ""
     length = queries = 0
+    reason = ""
     while True:
-        chunk = check_actions(policy.infer(obs), action_dim)
+        try:
+            chunk = check_actions(policy.infer(obs), action_dim)
+        except PolicyError as exc:
+            reason = f"policy: {exc}"
+            break
         queries += 1
         obs, _, terminated, truncated, info = env.step(chunk)
         length += info["chunk_steps"]
         if terminated or truncated:
             break
-    invalid = bool(info.get("invalid", False))
+    invalid = bool(reason) or bool(info.get("invalid", False))
     return EpisodeRecord(
         task=task,
         index=index,
@@ -101,4 +110,5 @@ def run_episode(
         queries=queries,
         invalid=invalid,
         instruction=instruction,
+        reason=reason or (str(info.get("invalid_reason", "the simulation became invalid")) if invalid else ""),
     )

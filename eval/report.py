@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from mimicsim.atomic import atomic_path, write_text_atomic
+from mimicsim.atomic import write_text_atomic
 from mimicsim.eval.episodes import EpisodeRecord
 from mimicsim.eval.stats import mean_interval, wilson_interval
 
 SCHEMA = "mimicsim.eval_info/1"
+EVAL_INFO = "eval_info.json"
 
 
 def task_summary(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def task_summary(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     interval, mean length and the invalid count."""
     successes = sum(r.success for r in records)
     low, high = wilson_interval(successes, len(records))
-    score, score_low, score_high = mean_interval([r.score for r in records])
+    score, score_low, score_high = mean_interval([r.score for r in records], bounds=(0.0, 1.0))
     return {
         "episodes": len(records),
         "successes": successes,
@@ -114,13 +115,10 @@ def build_eval_info(
     }
 
 
-def write_report(out: Path, info: dict[str, Any], videos: Mapping[str, bytes]) -> None:
-    """Write the videos, `report.html` and, last, `eval_info.json` into `out`, each atomically."""
-    for name, data in videos.items():
-        with atomic_path(out / name) as tmp:
-            tmp.write_bytes(data)
+def write_report(out: Path, info: dict[str, Any]) -> None:
+    """Write `report.html` and, last, `eval_info.json` into `out`, each atomically."""
     write_text_atomic(out / "report.html", render_html(info))
-    write_text_atomic(out / "eval_info.json", json.dumps(_json_safe(info), indent=2, allow_nan=False) + "\n")
+    write_text_atomic(out / EVAL_INFO, json.dumps(_json_safe(info), indent=2, allow_nan=False) + "\n")
 
 
 def _json_safe(value: Any) -> Any:
@@ -215,7 +213,7 @@ def render_html(info: dict[str, Any]) -> str:
         records = "".join(
             f"<tr><td>{r['index']}</td><td>{r['seed']}</td><td>{'yes' if r['success'] else 'no'}</td>"
             f"<td>{_fmt(r['score'])}</td><td>{r['length']}</td><td>{r['queries']}</td>"
-            f"<td>{'yes' if r['invalid'] else ''}</td><td>{esc(r['instruction'])}</td></tr>"
+            f"<td>{esc(r['reason']) if r['invalid'] else ''}</td><td>{esc(r['instruction'])}</td></tr>"
             for r in t["records"]
         )
         sections.append(
@@ -229,7 +227,9 @@ def render_html(info: dict[str, Any]) -> str:
     meta = "".join(
         f"<li>{esc(k)}: {esc(str(v))}</li>"
         for k, v in {
-            "policy": info["policy"], "created": info["created"], "rendering backend": info["rendering_backend"],
+            "policy": info["policy"],
+            "created": info["created"],
+            "rendering backend": info["rendering_backend"],
             **run,
             **info["versions"],
         }.items()

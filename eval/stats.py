@@ -40,8 +40,11 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     return low, high
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): the mean with Student's t interval.
+def mean_interval(
+    values: Sequence[float], confidence: float = 0.95, bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> tuple[float, float, float]:
+    """(mean, low, high): the mean with Student's t interval, clipped to `bounds` (the range the
+    values can take: a score in [0, 1] cannot average outside it).
 
     One value has no spread to estimate from, so its bounds are NaN (written as null in reports).
     """
@@ -53,4 +56,4 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
         return mean, math.nan, math.nan
     t = float(stats.t.ppf(_upper_quantile(confidence), data.size - 1))
     half = t * float(data.std(ddof=1)) / math.sqrt(data.size)
-    return mean, mean - half, mean + half
+    return mean, max(bounds[0], mean - half), min(bounds[1], mean + half)

@@ -14,23 +14,22 @@ A policy is named by a string:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import importlib
-import multiprocessing
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
+from mimicsim.atomic import check_writable
 from mimicsim.envs.manipulation.chunking import ActionChunking
 from mimicsim.envs.manipulation.registration import TASK_IDS, register_manipulation_envs
-from mimicsim.errors import ConfigError, MimicsimError
+from mimicsim.errors import ConfigError
 from mimicsim.eval.episodes import EpisodeRecord, FrameRecorder, episode_seed, run_episode
-from mimicsim.eval.report import build_eval_info, video_name, write_report
+from mimicsim.eval.report import EVAL_INFO, build_eval_info, video_name, write_report
+from mimicsim.jobs import Item, Result, Work, run_job
+from mimicsim.policies.manipulation.factory import make_policy
 from mimicsim.policies.manipulation.protocol import Policy, check_metadata
 
 
@@ -52,20 +51,6 @@ class EvalSettings:
     videos: int = 2
 
 
-@dataclass(frozen=True)
-class Job:
-    task: str
-    env_id: str
-    index: int
-    seed: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    record: EpisodeRecord
-    video: bytes | None
-
-
 def parse_tasks(tasks: str | Sequence[str]) -> list[str]:
     """Task names from "a,b" or a sequence; `ConfigError` naming the valid ones on a bad name."""
     names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t.strip()]
@@ -77,26 +62,6 @@ def parse_tasks(tasks: str | Sequence[str]) -> list[str]:
     if len(set(names)) != len(names):
         raise ConfigError(f"task list {','.join(names)!r} names a task twice")
     return names
-
-
-def make_policy(spec: str, task: str, *, timeout: float = 30.0) -> Policy:
-    """The policy named by `spec` for `task` (see the module docstring for the forms of `spec`)."""
-    if spec == "expert":
-        from mimicsim.policies.manipulation.experts import make_expert
-
-        return make_expert(task)
-    if spec.startswith(("ws://", "wss://")):
-        from mimicsim.policies.manipulation.remote import RemotePolicy
-
-        return RemotePolicy(spec, timeout=timeout)
-    if ":" in spec and not spec.startswith(":"):
-        module, _, name = spec.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"policy {spec!r}: cannot import {name!r} from {module!r} ({exc})") from exc
-        return factory(task)
-    raise ConfigError(f"unknown policy {spec!r}; use 'expert', 'ws://host:port' or 'package.module:factory'")
 
 
 def make_env(env_id: str, meta: dict[str, Any], replan_steps: int, *, record: bool) -> gym.Env:
@@ -115,37 +80,45 @@ def make_env(env_id: str, meta: dict[str, Any], replan_steps: int, *, record: bo
     return gym.make(env_id, **kwargs)
 
 
-class Worker:
+@dataclass
+class EpisodeWork(Work):
     """Runs episodes; keeps one environment and one policy per task between episodes."""
 
-    def __init__(self, settings: EvalSettings):
-        self.settings = settings
-        self._cache: dict[str, tuple[FrameRecorder, ActionChunking, Policy, dict[str, Any]]] = {}
+    settings: EvalSettings
+    # OpenGL contexts and policy connections must not cross a fork.
+    start_method = "spawn"
+    item_name = "episode"
+    unit_name = "steps"
+    _prepared: dict[str, tuple[FrameRecorder, ActionChunking, Policy, dict[str, Any]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
-    def run(self, job: Job) -> Outcome:
-        recorder, env, policy, meta = self._prepared(job)
-        recorder.recording = job.index < self.settings.videos
-        record = run_episode(env, policy, task=job.task, index=job.index, seed=job.seed, action_dim=meta["action_dim"])
-        video = _encode_mp4(recorder.frames, recorder.metadata.get("render_fps", 20)) if recorder.recording else None
+    def run(self, item: Item) -> Result:
+        task, index = item.args["task"], item.args["index"]
+        recorder, env, policy, meta = self._prepare(task, item.args["env_id"])
+        recorder.recording = index < self.settings.videos
+        record = run_episode(env, policy, task=task, index=index, seed=item.args["seed"], action_dim=meta["action_dim"])
+        files = {}
+        if recorder.recording:
+            files[video_name(record)] = _encode_mp4(recorder.frames, recorder.metadata.get("render_fps", 20))
         recorder.frames = []
-        return Outcome(record, video)
+        return Result(item.key, True, units=record.length, data={"record": record.to_json()}, files=files)
 
     def close(self) -> None:
-        for recorder, _, policy, _ in self._cache.values():
+        for recorder, _, policy, _ in self._prepared.values():
             recorder.close()
             getattr(policy, "close", lambda: None)()
-        self._cache.clear()
+        self._prepared.clear()
 
-    def _prepared(self, job: Job) -> tuple[FrameRecorder, ActionChunking, Policy, dict[str, Any]]:
-        task = job.task
-        if task not in self._cache:
+    def _prepare(self, task: str, env_id: str) -> tuple[FrameRecorder, ActionChunking, Policy, dict[str, Any]]:
+        if task not in self._prepared:
             policy = make_policy(self.settings.policy, task, timeout=self.settings.timeout)
             meta = check_metadata(policy.metadata())
             replan_steps = self.settings.replan_steps or meta["action_horizon"]
-            recorder = FrameRecorder(make_env(job.env_id, meta, replan_steps, record=self.settings.videos > 0))
+            recorder = FrameRecorder(make_env(env_id, meta, replan_steps, record=self.settings.videos > 0))
             env = ActionChunking(recorder, meta["action_horizon"], replan_steps)
-            self._cache[task] = (recorder, env, policy, meta)
-        return self._cache[task]
+            self._prepared[task] = (recorder, env, policy, meta)
+        return self._prepared[task]
 
 
 def _encode_mp4(frames: list, fps: float) -> bytes:
@@ -157,79 +130,6 @@ def _encode_mp4(frames: list, fps: float) -> bytes:
             for frame in frames:
                 writer.append_data(frame)
         return path.read_bytes()
-
-
-# ------------------------------------------------------------------------------------ executors
-
-_PROCESS_WORKER: Worker | None = None
-
-
-def _init_process(settings: EvalSettings) -> None:
-    global _PROCESS_WORKER
-    _PROCESS_WORKER = Worker(settings)
-
-
-def _run_in_process(job: Job) -> Outcome:
-    assert _PROCESS_WORKER is not None
-    return _PROCESS_WORKER.run(job)
-
-
-def _run_local(jobs: list[Job], settings: EvalSettings, workers: int) -> Iterator[Outcome]:
-    if workers == 1:
-        worker = Worker(settings)
-        try:
-            yield from (worker.run(job) for job in jobs)
-        finally:
-            worker.close()
-        return
-    # spawn, not fork: a forked child would inherit the parent's OpenGL and thread state.
-    context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_process, initargs=(settings,)) as pool:
-        futures = [pool.submit(_run_in_process, job) for job in jobs]
-        try:
-            for future in cf.as_completed(futures):
-                yield future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
-def _start_ray(address: str, workers: int) -> bool:
-    """Connect to (or start) Ray unless this process already has; True when started here."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError(f"--ray needs the ray package ({exc})") from exc
-    if ray.is_initialized():
-        return False
-    try:
-        if address == "local":
-            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-    except Exception as exc:  # ConnectionError, bad address, failed start: all fixable by the user
-        raise MimicsimError(f"cannot start or reach Ray at {address!r}: {exc}") from exc
-    return True
-
-
-def _stop_ray() -> None:
-    import ray
-
-    ray.shutdown()
-
-
-def _run_ray(jobs: list[Job], settings: EvalSettings) -> Iterator[Outcome]:
-    """One actor per CPU of the cluster (at most one per job), each a `Worker`."""
-    import ray
-    from ray.util import ActorPool
-
-    count = min(len(jobs), max(1, int(ray.cluster_resources().get("CPU", 1))))
-    actors = [ray.remote(num_cpus=1)(Worker).remote(settings) for _ in range(count)]
-    try:
-        yield from ActorPool(actors).map_unordered(lambda actor, job: actor.run.remote(job), jobs)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
 
 
 # ----------------------------------------------------------------------------------------- entry
@@ -269,8 +169,6 @@ def evaluate_tasks(
         timeout: Seconds a remote policy may take per request.
         progress: Show a progress bar.
     """
-    from tqdm import tqdm
-
     names = parse_tasks(tasks)
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
@@ -280,42 +178,66 @@ def evaluate_tasks(
         raise ConfigError("give either --workers N (local processes) or --ray ADDRESS, not both")
     if replan_steps is not None and replan_steps < 1:
         raise ConfigError(f"--replan-steps must be at least 1, got {replan_steps}")
+    out = check_writable(out, folder=True)
     settings = EvalSettings(policy=policy, replan_steps=replan_steps, timeout=timeout, videos=max(0, videos))
     metadata = {task: _policy_metadata(settings, task) for task in names}
 
-    jobs = [Job(task, TASK_IDS[task], i, episode_seed(seed, i)) for task in names for i in range(episodes)]
-    outcomes: list[Outcome] = []
-    started = time.perf_counter()
-    ray_started_here = ray is not None and _start_ray(ray, workers)
-    try:
-        running = _run_ray(jobs, settings) if ray is not None else _run_local(jobs, settings, min(workers, len(jobs)))
-        with tqdm(total=len(jobs), desc="eval", unit="episode", disable=not progress) as bar:
-            for outcome in running:
-                outcomes.append(outcome)
-                bar.set_postfix_str(f"{outcome.record.task} #{outcome.record.index}")
-                bar.update()
-    finally:
-        if ray_started_here:
-            _stop_ray()
-    wall_time = time.perf_counter() - started
-
+    items = {
+        f"{task}/{i:05d}": {"task": task, "env_id": TASK_IDS[task], "index": i, "seed": episode_seed(seed, i)}
+        for task in names
+        for i in range(episodes)
+    }
+    job = {"policy": policy, "tasks": names, "episodes": episodes, "seed": seed, "settings": asdict(settings)}
+    summary = run_job(
+        out,
+        job,
+        items,
+        EpisodeWork(settings),
+        workers=workers,
+        ray=ray,
+        retry_failed=True,
+        replace_other_job=True,
+        restart=(out / EVAL_INFO).exists(),
+        progress=progress,
+        desc="eval",
+    )
     run_settings = {
         "seed": seed,
         "episodes_per_task": episodes,
         "replan_steps": replan_steps,
         "workers": workers,
         "ray": ray,
-        "wall_time_s": wall_time,
+        "wall_time_s": summary.seconds,
     }
     info = build_eval_info(
-        [o.record for o in outcomes],
+        [_episode_record(r) for r in summary.records],
         policy=policy,
         run=run_settings,
         videos=settings.videos,
         tasks={task: {"env_id": TASK_IDS[task], "policy": meta} for task, meta in metadata.items()},
     )
-    write_report(Path(out), info, {video_name(o.record): o.video for o in outcomes if o.video is not None})
+    write_report(out, info)
     return info
+
+
+def _episode_record(record: dict[str, Any]) -> EpisodeRecord:
+    """An episode's record from the manifest; an episode whose worker failed counts as invalid,
+    with the failure as its reason."""
+    if record["status"] == "done":
+        return EpisodeRecord(**record["result"]["record"])
+    args = record["args"]
+    return EpisodeRecord(
+        task=args["task"],
+        index=args["index"],
+        seed=args["seed"],
+        success=False,
+        score=0.0,
+        length=0,
+        queries=0,
+        invalid=True,
+        instruction="",
+        reason=record["error"] or "the episode failed",
+    )
 
 
 def _policy_metadata(settings: EvalSettings, task: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@
 
 Reference and rollout are compared at the rollout's frames (the reference is resampled to them);
 foot slide and penetration are measured on the simulated motion with the same definitions as the
-retargeting metrics (`eval.retarget_quality`), so kinematic and physical clips are comparable.
+retargeting metrics (`retarget.quality`), so kinematic and physical clips are comparable.
 """
 
 from __future__ import annotations

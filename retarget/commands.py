@@ -30,16 +30,20 @@ def retarget(
         config: Retargeting settings.
     """
     from mimicsim.assets import load_robot
+    from mimicsim.atomic import check_writable
     from mimicsim.retarget import retargeter
     from mimicsim.retarget.quality import format_table, with_quality
     from mimicsim.retarget.robot_motion import save
 
-    spec = load_robot(robot)
-    human = read.load(motion)
+    out = out if out is not None else Path(f"{motion.stem}_{robot}.npz")
+    for path in (out, video):
+        if path is not None:
+            check_writable(path)
+    human = read.load(motion)  # a bad file fails before the robot is compiled
     if "warning" in human.source.details:
         print(f"WARNING {motion}: {human.source.details['warning']}")
+    spec = load_robot(robot)
     result = with_quality(retargeter.retarget(human, spec, config), spec)
-    out = out if out is not None else Path(f"{motion.stem}_{spec.name}.npz")
     save(result, out)
     print(format_table([(f"{motion.name} -> {spec.name}", result.quality)]))
     print(f"wrote {out} ({result.num_frames} frames at {result.fps:g} fps)")
@@ -85,10 +89,10 @@ def retarget_batch(
         retry_failed=retry_failed,
         read=read.to_dict(),
     )
-    rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+    rate = summary.units / summary.seconds if summary.seconds > 0 else 0.0
     print(
         f"{summary.done} retargeted, {summary.failed} failed, {summary.skipped} already done "
-        f"({summary.frames} frames in {summary.seconds:.1f} s, {rate:.0f} frames/s); outputs in {out}"
+        f"({summary.units} frames in {summary.seconds:.1f} s, {rate:.0f} frames/s); outputs in {out}"
     )
     if summary.failures:
         print(f"{len(summary.failures)} clips failed (in this or an earlier run; --retry-failed retries them):")

@@ -4,7 +4,7 @@ Pipeline: normalise (floor, contacts) -> scale limb by limb (`scaling`) -> put t
 ground and pin contact phases (`feet`) -> per-frame differential IK with joint and speed limits,
 self- and floor-collision avoidance and pinned stance feet (`ik`) -> optional temporal smoothing
 and a constrained re-solve (`smoothing`) -> `RobotMotion` with the keypoint targets kept for
-evaluation (`quality` measures it).
+evaluation (`retarget.quality` measures it).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def plan(motion: HumanMotion, spec: RobotSpec, config: RetargetConfig) -> Plan:
 
 
 def retarget(motion: HumanMotion, robot: str | RobotSpec, config: RetargetConfig = RetargetConfig()) -> RobotMotion:
-    """The robot motion that follows `motion`; `quality` is left empty (see `quality.evaluate`), the
+    """The robot motion that follows `motion`; `quality` is left empty (see `retarget.quality`), the
     source's limb speeds are kept as a per-frame series (`quality.SOURCE_SPEED`)."""
     spec = load_robot(robot) if isinstance(robot, str) else robot
     p = plan(motion, spec, config)

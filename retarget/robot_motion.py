@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import mujoco
 import numpy as np
 
-from mimicsim.assets import RobotSpec
+from mimicsim.assets import RobotSpec, robot_names
 from mimicsim.atomic import atomic_path
 from mimicsim.errors import InputFileError
+from mimicsim.npyio import read_npz
+from mimicsim.retarget.human.motion import check_fps
 
 SCHEMA = "mimicsim.robot_motion/1"
 Kind = Literal["kinematic", "physical"]
@@ -102,61 +104,118 @@ def from_qpos(
 
 def save(motion: RobotMotion, path: str | Path) -> Path:
     """Write atomically; the file states its schema, fps, joint and body names."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        write(motion, fh)
+    return Path(path)
+
+
+def write(motion: RobotMotion, file: BinaryIO) -> None:
+    """Write the npz into an open binary file (see `save`)."""
     arrays = {name: getattr(motion, name) for name in _ARRAYS}
     arrays.update({f"metric__{k}": np.asarray(v) for k, v in motion.frame_metrics.items()})
     if motion.keypoint_targets is not None:
         arrays["keypoint_names"] = np.array(motion.keypoint_names, dtype=np.str_)
         arrays["keypoint_targets"] = motion.keypoint_targets
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(
-            fh,
-            schema=np.str_(SCHEMA),
-            robot=np.str_(motion.robot),
-            fps=np.float64(motion.fps),
-            kind=np.str_(motion.kind),
-            joint_names=np.array(motion.joint_names, dtype=np.str_),
-            body_names=np.array(motion.body_names, dtype=np.str_),
-            source=np.str_(json.dumps(motion.source)),
-            quality=np.str_(json.dumps(motion.quality)),
-            **arrays,
-        )
-    return Path(path)
+    np.savez_compressed(
+        file,
+        schema=np.str_(SCHEMA),
+        robot=np.str_(motion.robot),
+        fps=np.float64(motion.fps),
+        kind=np.str_(motion.kind),
+        joint_names=np.array(motion.joint_names, dtype=np.str_),
+        body_names=np.array(motion.body_names, dtype=np.str_),
+        source=np.str_(json.dumps(motion.source)),
+        quality=np.str_(json.dumps(motion.quality)),
+        **arrays,
+    )
 
 
 def load(path: str | Path) -> RobotMotion:
+    """Read and validate a RobotMotion npz: every field is checked (schema, a registered robot, fps,
+    names, shapes, finite values, unit quaternions), each problem an `InputFileError` naming it."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            files = dict(npz.items())
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except Exception as exc:  # numpy raises many types for non-npz or pickled content
-        raise InputFileError(path, f"not a readable RobotMotion npz ({exc})") from None
-    schema = str(files.get("schema", ""))
+    files = read_npz(path)
+    schema = _text(files, "schema", path, required=False)
     if schema != SCHEMA:
-        raise InputFileError(path, f"schema is {schema!r}, expected {SCHEMA!r}")
-    missing = [k for k in _ARRAYS if k not in files]
+        raise InputFileError(path, f"schema is {schema!r}, expected {SCHEMA!r}: not a RobotMotion file")
+    missing = [k for k in (*_ARRAYS, "robot", "fps", "kind", "joint_names", "body_names") if k not in files]
     if missing:
-        raise InputFileError(path, f"missing arrays: {', '.join(missing)}")
+        raise InputFileError(path, f"missing fields: {', '.join(missing)}")
+    robot = _text(files, "robot", path)
+    if robot not in robot_names():
+        raise InputFileError(path, f"robot {robot!r} is not registered (known: {', '.join(robot_names())})")
+    kind = _text(files, "kind", path)
+    if kind not in ("kinematic", "physical"):
+        raise InputFileError(path, f"kind must be 'kinematic' or 'physical', got {kind!r}")
+    fps = files["fps"]
     motion = RobotMotion(
-        robot=str(files["robot"]),
-        fps=float(files["fps"]),
-        kind=str(files["kind"]),  # type: ignore[arg-type]
-        joint_names=tuple(str(n) for n in files["joint_names"]),
-        body_names=tuple(str(n) for n in files["body_names"]),
-        source=json.loads(str(files["source"])),
-        quality=json.loads(str(files["quality"])),
-        frame_metrics={k[len("metric__") :]: v for k, v in files.items() if k.startswith("metric__")},
-        keypoint_names=tuple(str(n) for n in files.get("keypoint_names", ())),
-        keypoint_targets=files.get("keypoint_targets"),
-        **{k: files[k] for k in _ARRAYS},
+        robot=robot,
+        fps=check_fps(fps.item() if fps.shape == () and fps.dtype.kind in "iuf" else fps, path),
+        kind=kind,  # type: ignore[arg-type]
+        joint_names=_names(files, "joint_names", path),
+        body_names=_names(files, "body_names", path),
+        source=_json(files, "source", path),
+        quality=_json(files, "quality", path),
+        frame_metrics={
+            k[len("metric__") :]: _numbers(v, k, path) for k, v in files.items() if k.startswith("metric__")
+        },
+        keypoint_names=_names(files, "keypoint_names", path) if "keypoint_names" in files else (),
+        keypoint_targets=_numbers(files["keypoint_targets"], "keypoint_targets", path)
+        if "keypoint_targets" in files
+        else None,
+        **{k: _numbers(files[k], k, path) if k != "contacts" else files[k].astype(bool) for k in _ARRAYS},
     )
     _check_shapes(motion, path)
+    for name in ("root_quat_wxyz", "body_quat_wxyz"):
+        norms = np.linalg.norm(getattr(motion, name), axis=-1)
+        if np.any(np.abs(norms - 1.0) > 1e-3):
+            raise InputFileError(
+                path, f"{name} holds quaternions that are not of unit length (norm {norms.min():.3g}-{norms.max():.3g})"
+            )
     return motion
+
+
+def _text(files: dict[str, np.ndarray], key: str, path: Path, *, required: bool = True) -> str:
+    value = files.get(key)
+    if value is None and not required:
+        return ""
+    if value is None or value.shape != () or value.dtype.kind not in "US":
+        raise InputFileError(path, f"{key!r} must be a single string")
+    return str(value)
+
+
+def _names(files: dict[str, np.ndarray], key: str, path: Path) -> tuple[str, ...]:
+    value = files[key]
+    if value.ndim != 1 or value.dtype.kind not in "US":
+        raise InputFileError(path, f"{key!r} must be a list of names")
+    return tuple(str(n) for n in value)
+
+
+def _json(files: dict[str, np.ndarray], key: str, path: Path) -> dict[str, Any]:
+    if key not in files:
+        return {}
+    try:
+        value = json.loads(_text(files, key, path))
+    except json.JSONDecodeError as exc:
+        raise InputFileError(path, f"{key!r} is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise InputFileError(path, f"{key!r} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _numbers(value: np.ndarray, key: str, path: Path) -> np.ndarray:
+    if value.dtype.kind not in "iuf":
+        raise InputFileError(path, f"{key!r} must hold numbers, got dtype {value.dtype}")
+    value = value.astype(np.float64)
+    if not np.isfinite(value).all():
+        raise InputFileError(path, f"{key!r} holds NaN or infinite values")
+    return value
 
 
 def _check_shapes(m: RobotMotion, path: Path) -> None:
     t, n, b = m.num_frames, len(m.joint_names), len(m.body_names)
+    if t < 2:
+        raise InputFileError(path, f"needs at least 2 frames, has {t}")
     expected = {
         "root_pos": (t, 3),
         "root_quat_wxyz": (t, 4),
@@ -173,8 +232,9 @@ def _check_shapes(m: RobotMotion, path: Path) -> None:
         raise InputFileError(
             path, f"keypoint_targets has shape {m.keypoint_targets.shape}, expected {(t, len(m.keypoint_names), 3)}"
         )
-    if t < 2 or not m.fps > 0:
-        raise InputFileError(path, f"needs at least 2 frames and fps > 0 (has {t} frames, fps {m.fps})")
+    for key, series in m.frame_metrics.items():
+        if series.shape != (t,):
+            raise InputFileError(path, f"metric__{key} has shape {series.shape}, expected {(t,)}")
 
 
 def export_csv(motion: RobotMotion, path: str | Path) -> Path:

@@ -50,10 +50,11 @@ def test_run_episode_records_what_happened():
     assert bad.invalid and not bad.success and bad.length == 1
 
 
-def test_run_episode_refuses_actions_of_the_wrong_size():
+def test_actions_of_the_wrong_size_make_the_episode_invalid_with_the_reason():
     env = ActionChunking(gym.make(fake_task.ENV_ID, privileged=True), horizon=4)
-    with pytest.raises(PolicyError, match=r"shape \(H >= 1, 12\)"):
-        run_episode(env, fake_task.GoalPolicy(), task="fake", index=0, seed=0, action_dim=12)
+    record = run_episode(env, fake_task.GoalPolicy(), task="fake", index=0, seed=0, action_dim=12)
+    assert record.invalid and not record.success and record.queries == 0
+    assert "shape (H >= 1, 12)" in record.reason
 
 
 def test_evaluate_writes_json_html_and_videos(tmp_path, fake_tasks):

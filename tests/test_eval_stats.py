@@ -52,3 +52,9 @@ def test_mean_interval_degenerate_cases():
     assert mean == 0.7 and math.isnan(low) and math.isnan(high)
     with pytest.raises(ValueError, match="at least one"):
         mean_interval([])
+
+
+def test_mean_interval_stays_inside_the_range_of_the_values():
+    mean, low, high = mean_interval([1.0, 1.0, 0.0], bounds=(0.0, 1.0))
+    assert mean == pytest.approx(2 / 3) and low == 0.0 and high == 1.0
+    assert mean_interval([1.0, 1.0, 0.0])[1] < 0.0 < 1.0 < mean_interval([1.0, 1.0, 0.0])[2]  # unbounded

@@ -9,7 +9,9 @@ from mimicsim.envs.manipulation.pick_place import PickPlaceEnv
 from mimicsim.envs.manipulation.pour import PourEnv
 from mimicsim.envs.manipulation.unfold import GRID, UnfoldEnv, folded_grid
 from mimicsim.errors import ConfigError
-from mimicsim.policies.manipulation.experts import READY_POSITION, PickPlaceExpert, folded_edge, make_expert
+from mimicsim.policies.manipulation.experts import PickPlaceExpert, make_expert
+from mimicsim.policies.manipulation.experts.scripted import READY_POSITION
+from mimicsim.policies.manipulation.experts.unfold import folded_edge
 from mimicsim.policies.manipulation.protocol import Policy, check_actions, check_metadata
 
 TASK_ENVS = {"pick-place": PickPlaceEnv, "pour": PourEnv, "unfold": UnfoldEnv}

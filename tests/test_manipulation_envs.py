@@ -104,6 +104,28 @@ def test_exploding_physics_marks_the_episode_invalid():
     env.close()
 
 
+FAULTS = {
+    "nan action": lambda env, action: action * np.nan,
+    "inf action": lambda env, action: action + np.inf,
+    "nan state": lambda env, action: env.data.qpos.__setitem__(0, np.nan) or action,
+    "huge velocity": lambda env, action: env.data.qvel.__setitem__(slice(None), 1e12) or action,
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("env_id", ["mimicsim/PickPlace-v0", "mimicsim/Pour-v0", "mimicsim/Unfold-v0"])
+def test_a_fault_ends_the_episode_as_invalid_with_its_reason(env_id, fault):
+    env = gym.make(env_id, cameras=()).unwrapped
+    obs, _ = env.reset(seed=1)
+    action = FAULTS[fault](env, obs["state"].astype(np.float64))
+    obs, reward, terminated, _, info = env.step(action)
+    assert terminated and info["invalid"] and not info["is_success"] and info["invalid_reason"]
+    assert np.isfinite(reward) and np.all(np.isfinite(obs["state"])) and info["score"] == 0.0
+    if "action" in fault:
+        assert "not finite" in info["invalid_reason"]
+    env.close()
+
+
 def test_a_torn_cloth_marks_the_episode_invalid():
     env = gym.make("mimicsim/Unfold-v0", cameras=()).unwrapped
     obs, _ = env.reset(seed=0)

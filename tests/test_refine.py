@@ -14,7 +14,7 @@ from mimicsim.errors import InputFileError
 from mimicsim.eval.tracking_metrics import tracking_metrics
 from mimicsim.policies.tracking.refine import refine_file, refine_motion
 from mimicsim.policies.tracking.refine_batch import refine_batch
-from mimicsim.policies.tracking.tracker import load_tracker
+from mimicsim.policies.tracking.load import load_tracker
 from mimicsim.policies.tracking.training import PPOConfig, TrainConfig, train_tracker
 from mimicsim.retarget import robot_motion
 

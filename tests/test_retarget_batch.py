@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from mimicsim.errors import ConfigError
-from mimicsim.retarget.batch import MANIFEST, run_batch
+from mimicsim.manifest import MANIFEST
+from mimicsim.retarget.batch import run_batch
 from mimicsim.retarget.human.formats.npz import save_npz
 from mimicsim.retarget.human.procedural import Body, Jump, Stand, Turn, Walk, generate
 from mimicsim.retarget.robot_motion import load
@@ -40,7 +41,7 @@ def clips(tmp_path_factory) -> Path:
 
 def _rows(out: Path) -> dict[str, tuple[str, int, str | None]]:
     with sqlite3.connect(out / MANIFEST) as db:
-        return {s: (st, a, e) for s, st, a, e in db.execute("SELECT source, status, attempts, error FROM clips")}
+        return {s: (st, a, e) for s, st, a, e in db.execute("SELECT key, status, attempts, error FROM items")}
 
 
 def _check_outputs(out: Path) -> None:
@@ -68,20 +69,21 @@ def test_a_batch_killed_midway_finishes_on_rerun_with_each_clip_once(clips, tmp_
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        import mimicsim.retarget.robot_motion as robot_motion
+        import mimicsim.jobs as jobs
         from mimicsim.atomic import atomic_path
         from mimicsim.retarget.batch import run_batch
 
         written = []
-        real_save = robot_motion.save
-        def save(motion, path):
-            written.append(path)
+        real_write = jobs._write_files
+        def write(out, result):
+            written.extend(result.files)
             if len(written) == 3:
-                with atomic_path(path) as tmp:
+                [name] = result.files
+                with atomic_path(out / name) as tmp:
                     tmp.write_bytes(b"half a file")
                     os.kill(os.getpid(), signal.SIGKILL)
-            return real_save(motion, path)
-        robot_motion.save = save
+            return real_write(out, result)
+        jobs._write_files = write
         run_batch(Path({str(clips)!r}), Path({str(tmp_path)!r}), "g1", progress=False)
     """)
     child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -102,7 +102,7 @@ def test_empty_motions_are_refused(motion, tmp_path):
 def test_malformed_files_name_the_file_and_the_problem(motion, tmp_path):
     not_npz = tmp_path / "text.npz"
     not_npz.write_text("hello")
-    with pytest.raises(InputFileError, match="text.npz: not a readable RobotMotion npz"):
+    with pytest.raises(InputFileError, match="text.npz: not an .npz archive"):
         load(not_npz)
     other = tmp_path / "other.npz"
     np.savez(other, schema="something/1")
@@ -115,3 +115,33 @@ def test_malformed_files_name_the_file_and_the_problem(motion, tmp_path):
         load(path)
     with pytest.raises(InputFileError, match="no such file"):
         load(tmp_path / "missing.npz")
+
+
+DAMAGE = {
+    "fps 'fast'": ({"fps": np.str_("fast")}, "fps must be a number"),
+    "fps array": ({"fps": np.array([30.0, 30.0])}, "fps must be a number"),
+    "fps 1e9": ({"fps": np.float64(1e9)}, "fps must lie in 1-1000"),
+    "source JSON": ({"source": np.str_("{not json")}, "'source' is not valid JSON"),
+    "quality list": ({"quality": np.str_("[1, 2]")}, "'quality' must be a JSON object"),
+    "unknown robot": ({"robot": np.str_("foo")}, "robot 'foo' is not registered"),
+    "kind": ({"kind": np.str_("dreamt")}, "kind must be"),
+    "zero quaternions": (
+        {"root_quat_wxyz": np.zeros((40, 4))},
+        "root_quat_wxyz holds quaternions that are not of unit",
+    ),
+    "NaN joints": ({"joint_pos": np.full((40, 29), np.nan)}, "'joint_pos' holds NaN"),
+    "text joints": ({"joint_pos": np.full((40, 29), "a")}, "'joint_pos' must hold numbers"),
+    "names as number": ({"joint_names": np.float64(3.0)}, "'joint_names' must be a list of names"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_every_field_is_validated(motion, tmp_path, damage):
+    good = save(motion, tmp_path / "good.npz")
+    with np.load(good) as npz:
+        files = dict(npz.items())
+    change, message = DAMAGE[damage]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **{**files, **change})
+    with pytest.raises(InputFileError, match=message):
+        load(bad)

@@ -14,7 +14,8 @@ from mimicsim.envs.tracking.reference_clips import squat_clip
 from mimicsim.errors import ConfigError, InputFileError
 from mimicsim.policies.tracking.checkpoint import read_checkpoint
 from mimicsim.policies.tracking.onnx_export import export_onnx
-from mimicsim.policies.tracking.tracker import OnnxTracker, load_tracker
+from mimicsim.policies.tracking.load import load_tracker
+from mimicsim.policies.tracking.tracker import OnnxTracker
 from mimicsim.policies.tracking.training import PPOConfig, TrainConfig, train_tracker
 from mimicsim.retarget import robot_motion
 

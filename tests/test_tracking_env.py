@@ -200,3 +200,27 @@ def test_vector_env_steps_a_batch_and_restarts_ended_episodes(g1_squat):
     assert not np.array_equal(info["final_obs"][2], obs[2])  # the new episode's first observation
     assert info["errors"]["body_pos_global"].shape == (4,)
     envs.close()
+
+
+TRACKING_FAULTS = {
+    "nan action": (lambda data, action: action * np.nan, "non_finite_action"),
+    "inf action": (lambda data, action: action - np.inf, "non_finite_action"),
+    "nan state": (lambda data, action: data.qpos.__setitem__(9, np.nan) or action, "simulation_unstable"),
+    "huge velocities": (lambda data, action: data.qvel.__setitem__(slice(None), 1e12) or action, "simulation_unstable"),
+}
+
+
+@pytest.mark.parametrize("fault", TRACKING_FAULTS)
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_a_fault_terminates_with_its_reason_and_nothing_non_finite_escapes(robot, fault):
+    register_tracking_envs()
+    env = gym.make(ENV_IDS[robot], motions=[squat_clip(load_robot(robot), seconds=1.0)])
+    obs, _ = env.reset(seed=0)
+    inject, reason = TRACKING_FAULTS[fault]
+    action = inject(env.unwrapped.batch.datas[0], np.zeros(env.action_space.shape))
+    obs, reward, terminated, truncated, info = env.step(action)
+    assert terminated and info["termination"] == reason
+    assert np.isfinite(reward) and np.all(np.isfinite(obs))
+    obs, _ = env.reset(seed=1)  # the next episode is clean
+    assert np.all(np.isfinite(obs))
+    env.close()

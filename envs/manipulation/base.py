@@ -14,9 +14,11 @@ With `privileged=True` the observation also holds `"privileged"`: the task's gro
 poses, particles, cloth vertices) and `"step"`, for scripted experts and RL.
 
 Every step's `info` carries `is_success`, `score` (in [0, 1]) and `invalid`. Episodes terminate on
-success, or when the physics becomes invalid (NaN or exploding velocities: `info["invalid"] = True`
-rather than an exception), and truncate at the task's step limit. The initial state is drawn from
-the reset seed.
+success, or as invalid (`info["invalid"] = True` and `info["invalid_reason"]`, never an exception)
+when an action is not finite or the physics becomes invalid: MuJoCo raised a warning (bad control,
+position, velocity or acceleration: it then resets the state by itself, which would teleport the
+robot and let the episode score on), or velocities exploded. Episodes truncate at the task's step
+limit. The initial state is drawn from the reset seed.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ FRICTION_CONE = mujoco.mjtCone.mjCONE_ELLIPTIC
 IMPRATIO = 10.0
 # Beyond these speeds (m/s or rad/s) the simulation has exploded.
 _MAX_SPEED = 50.0
+# MuJoCo's warnings that mean the state is no longer physical (it resets the state after some).
+_FAULTS = {
+    mujoco.mjtWarning.mjWARN_BADCTRL: "bad control (NaN or huge)",
+    mujoco.mjtWarning.mjWARN_BADQPOS: "bad joint position (NaN or huge); MuJoCo reset the state",
+    mujoco.mjtWarning.mjWARN_BADQVEL: "bad joint velocity (NaN or huge); MuJoCo reset the state",
+    mujoco.mjtWarning.mjWARN_BADQACC: "bad acceleration (NaN or huge); MuJoCo reset the state",
+}
 _INSTRUCTION_CHARSET = string.ascii_letters + string.digits + " ,.'-"
 _ARM_INIT_NOISE = 0.02  # rad, uniform, on each arm joint at reset
 
@@ -164,20 +173,25 @@ class ManipulationEnv(gym.Env):
         return self._observe(), info
 
     def step(self, action: np.ndarray):
-        action = np.clip(np.asarray(action, dtype=np.float64), self.action_space.low, self.action_space.high)
-        self.data.ctrl[:] = being_h0_to_mujoco(action)
-        invalid = not self._simulate() or not self._task_state_valid()
+        action = np.asarray(action, dtype=np.float64)
+        if np.all(np.isfinite(action)):
+            self.data.ctrl[:] = being_h0_to_mujoco(np.clip(action, self.action_space.low, self.action_space.high))
+            reason = self._simulate()
+            if not reason and not self._task_state_valid():
+                reason = "the task's objects left their physical state"
+        else:
+            reason = "the action is not finite (NaN or inf)"
         self._step_count += 1
-        if invalid:
-            success, score, extra = False, 0.0, {}
+        if reason:
+            success, score, extra = False, 0.0, {"invalid_reason": reason}
         else:
             success, score, extra = self._evaluate()
-        terminated = success or invalid
+        terminated = success or bool(reason)
         truncated = not terminated and self._step_count >= self.max_steps
         fresh = bool(self.cameras) and self._step_count % self.render_every == 0
         if fresh:
             self._images = {}
-        info = {"is_success": success, "score": score, "invalid": invalid, "image_fresh": fresh, **extra}
+        info = {"is_success": success, "score": score, "invalid": bool(reason), "image_fresh": fresh, **extra}
         return self._observe(), 0.0 + float(success), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
@@ -205,16 +219,17 @@ class ManipulationEnv(gym.Env):
         hand1, hand2 = np.isin(g1, self._hand_geoms), np.isin(g2, self._hand_geoms)
         return bool(np.any((hand1 & np.isin(g2, geoms)) | (hand2 & np.isin(g1, geoms))))
 
-    def _simulate(self) -> bool:
-        """One control step of physics; False when it became invalid (MuJoCo flags a bad
-        acceleration and resets the state itself, or velocities explode)."""
-        warning = self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC]
-        before = warning.number
+    def _simulate(self) -> str:
+        """One control step of physics; why it became invalid, or "" (see the module docstring)."""
+        before = {kind: self.data.warning[kind].number for kind in _FAULTS}
         for _ in range(self.n_substeps):
             mujoco.mj_step(self.model, self.data)
-            if warning.number != before:
-                return False
-        return bool(np.all(np.isfinite(self.data.qvel)) and np.max(np.abs(self.data.qvel)) < _MAX_SPEED)
+            for kind, count in before.items():
+                if self.data.warning[kind].number != count:
+                    return f"MuJoCo: {_FAULTS[kind]}"
+        if not (np.all(np.isfinite(self.data.qvel)) and np.max(np.abs(self.data.qvel)) < _MAX_SPEED):
+            return f"the simulation exploded (a speed above {_MAX_SPEED:g})"
+        return ""
 
     def _observe(self) -> dict[str, Any]:
         qpos = np.nan_to_num(self.data.qpos)

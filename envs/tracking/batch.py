@@ -36,6 +36,7 @@ from mimicsim.retarget.robot_motion import RobotMotion
 
 MotionInput = str | Path | RobotMotion
 UNSTABLE = REASONS.index("simulation_unstable")
+NON_FINITE_ACTION = REASONS.index("non_finite_action")
 
 # Uniform +- observation noise per term under domain randomisation (BeyondMimic's values).
 _OBS_NOISE = {
@@ -205,9 +206,12 @@ class TrackingBatch:
         """Advance every robot one policy step. Returns rewards, termination reasons (including
         `simulation_unstable` when MuJoCo had to reset a diverging state) and errors; `frames` and
         `truncated()` describe where each episode stands. Actions are not clipped: MuJoCo clamps the
-        PD targets to the joint ranges, which is what the action bounds mean."""
+        PD targets to the joint ranges, which is what the action bounds mean. A robot given a NaN or
+        infinite action holds its last targets and its episode ends (`non_finite_action`), so no
+        NaN reaches a reward or an observation."""
         self.prev_actions, self.actions = self.actions, self.prev_actions
-        np.copyto(self.actions, actions)
+        bad = ~np.isfinite(actions).all(axis=1)
+        np.copyto(self.actions, np.where(bad[:, None], self.prev_actions, actions))
         targets = self._targets
         np.multiply(self.actions, self.action_scale, out=targets)
         targets += self.reference.joint_pos[self.frames + 1] if self.residual else self.default_joint_pos
@@ -229,7 +233,10 @@ class TrackingBatch:
         self.state.finish()
         self.frames += 1
         result = self.terms.evaluate(self.state, self.frames, self.actions, self.prev_actions)
+        unstable |= ~np.isfinite(result.reward)
         result.reason[unstable] = UNSTABLE
+        result.reason[bad] = NON_FINITE_ACTION
+        result.reward[unstable | bad] = 0.0
         return result
 
     def advance(self, actions: np.ndarray) -> Transition:

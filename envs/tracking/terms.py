@@ -33,7 +33,14 @@ root-mean-square over the tracked bodies (the quantities the rewards see); body_
 mean world-frame distance (PHC's success measure); joint_pos is the mean absolute joint error;
 end_effector_height the largest hand or foot height error."""
 
-REASONS = ("", "anchor_height", "anchor_orientation", "end_effector_height", "simulation_unstable")
+REASONS = (
+    "",
+    "anchor_height",
+    "anchor_orientation",
+    "end_effector_height",
+    "simulation_unstable",
+    "non_finite_action",
+)
 """Termination reasons by code; 0 means none."""
 
 SUCCESS_BODY_ERROR = 0.5

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from mimicsim.assets import robot_names
 from mimicsim.atomic import atomic_path
 from mimicsim.envs.tracking.config import TrackingEnvCfg
-from mimicsim.errors import InputFileError
-from mimicsim.policies.tracking.tracker import Actor, TorchTracker, actor_weights
+from mimicsim.errors import ConfigError, InputFileError, MimicsimError
+from mimicsim.npyio import read_npz
+from mimicsim.policies.tracking.tracker import ACTIVATIONS, Actor, TorchTracker, actor_weights
 
 SCHEMA = "mimicsim.tracker_checkpoint/1"
 
@@ -83,23 +85,29 @@ def save_checkpoint(path: str | Path, model, obs_rms, header: dict[str, Any]) ->
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and validate a checkpoint: the header (schema, a registered robot, an environment
+    configuration this version knows), the actor's weights and the observation statistics (present,
+    of matching shapes, finite), each problem an `InputFileError` naming it."""
     path = Path(path)
+    files = read_npz(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            files = dict(npz.items())
         header = json.loads(str(files["header"]))
-    except FileNotFoundError:
-        raise InputFileError(path, "no such checkpoint") from None
-    except Exception as exc:  # numpy and json raise many types for foreign files
-        raise InputFileError(path, f"not a mimicsim tracker checkpoint ({exc})") from None
-    if header.get("schema") != SCHEMA:
-        raise InputFileError(path, f"checkpoint schema is {header.get('schema')!r}, expected {SCHEMA!r}")
+    except KeyError:
+        raise InputFileError(path, "not a mimicsim tracker checkpoint (no header)") from None
+    except json.JSONDecodeError as exc:
+        raise InputFileError(path, f"the checkpoint's header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict) or header.get("schema") != SCHEMA:
+        got = header.get("schema") if isinstance(header, dict) else header
+        raise InputFileError(path, f"checkpoint schema is {got!r}, expected {SCHEMA!r}")
     optimizer: dict[int, dict[str, np.ndarray]] = {}
     for key, value in files.items():
         if key.startswith("optimizer/"):
             _, index, name = key.split("/", 2)
             optimizer.setdefault(int(index), {})[name] = value
-    return Checkpoint(
+    missing = [k for k in ("obs_mean", "obs_var", "obs_count") if k not in files]
+    if missing:
+        raise InputFileError(path, f"the checkpoint lacks {', '.join(missing)}")
+    checkpoint = Checkpoint(
         header=header,
         policy={k[len("policy/") :]: v for k, v in files.items() if k.startswith("policy/")},
         optimizer=optimizer,
@@ -107,22 +115,78 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         obs_var=files["obs_var"],
         obs_count=float(files["obs_count"]),
     )
+    _validate(checkpoint, path)
+    return checkpoint
+
+
+def _validate(checkpoint: Checkpoint, path: Path) -> None:
+    header = checkpoint.header
+    try:
+        tracker, ppo = header["tracker"], header["ppo"]
+        env_cfg = checkpoint.env_cfg
+        activation = ppo["activation"]
+        float(header["obs_clip"]), float(header["obs_epsilon"])
+    except (KeyError, TypeError, ValueError, MimicsimError) as exc:
+        raise InputFileError(path, f"the checkpoint's header is incomplete or invalid ({exc})") from None
+    if env_cfg.robot not in robot_names() or tracker.get("robot") != env_cfg.robot:
+        raise InputFileError(
+            path,
+            f"the checkpoint is for robot {tracker.get('robot')!r}, which is not registered "
+            f"(known: {', '.join(robot_names())})",
+        )
+    if activation not in ACTIVATIONS:
+        raise InputFileError(path, f"unknown activation {activation!r} (known: {', '.join(ACTIVATIONS)})")
+    try:
+        weights = actor_weights(checkpoint.policy)
+    except KeyError as exc:
+        raise InputFileError(path, f"the checkpoint lacks the actor's weights ({exc})") from None
+    size = sum(n for _, n in tracker.get("observation_layout", [])) or checkpoint.obs_mean.shape[-1]
+    expected_in = size
+    for i, (w, b) in enumerate(weights):
+        if w.ndim != 2 or b.shape != (w.shape[0],) or w.shape[1] != expected_in:
+            raise InputFileError(
+                path,
+                f"the actor's layer {i} has shapes {w.shape} and {b.shape}, which do not take {expected_in} inputs",
+            )
+        expected_in = w.shape[0]
+    if expected_in != len(tracker.get("joint_names", [])):
+        raise InputFileError(
+            path, f"the actor outputs {expected_in} actions for {len(tracker.get('joint_names', []))} joints"
+        )
+    for name, array in (("obs_mean", checkpoint.obs_mean), ("obs_var", checkpoint.obs_var)):
+        if array.shape != (size,):
+            raise InputFileError(path, f"{name} has shape {array.shape}, expected {(size,)}")
+    arrays = [checkpoint.obs_mean, checkpoint.obs_var, *(a for pair in weights for a in pair)]
+    if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in arrays):
+        raise InputFileError(
+            path,
+            "the checkpoint holds NaN or infinite weights or statistics: training diverged; "
+            "resume from an earlier checkpoint",
+        )
+    if (checkpoint.obs_var < 0).any():
+        raise InputFileError(path, "obs_var has negative variances")
 
 
 def restore_training(checkpoint: Checkpoint, model, obs_rms) -> None:
     """Load weights, optimiser state, normalisation statistics and the step count into a freshly
     built PPO (same settings) and its VecNormalize statistics."""
-    model.policy.load_state_dict({k: torch.as_tensor(v) for k, v in checkpoint.policy.items()})
-    groups = checkpoint.header["optimizer_param_groups"]
+    groups = checkpoint.header.get("optimizer_param_groups", [])
     state = {
         index: {k: torch.as_tensor(v) for k, v in values.items()} for index, values in checkpoint.optimizer.items()
     }
-    model.policy.optimizer.load_state_dict(
-        {"state": state, "param_groups": [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in groups]}
-    )
+    try:
+        model.policy.load_state_dict({k: torch.as_tensor(v) for k, v in checkpoint.policy.items()})
+        model.policy.optimizer.load_state_dict(
+            {"state": state, "param_groups": [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in groups]}
+        )
+        model.num_timesteps = int(checkpoint.header["num_timesteps"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"the checkpoint does not fit this run's network or optimiser ({str(exc).splitlines()[0]}); "
+            "resume with the settings it was trained with"
+        ) from None
     obs_rms.mean, obs_rms.var, obs_rms.count = (
         checkpoint.obs_mean.copy(),
         checkpoint.obs_var.copy(),
         checkpoint.obs_count,
     )
-    model.num_timesteps = int(checkpoint.header["num_timesteps"])

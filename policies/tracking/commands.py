@@ -35,6 +35,7 @@ def train_tracker(
         onnx: Export the final policy to OUT/policy.onnx.
     """
     from mimicsim.assets import robot_config
+    from mimicsim.atomic import check_writable
     from mimicsim.policies.tracking.onnx_export import export_onnx
     from mimicsim.policies.tracking.training import train_tracker as run_training
 
@@ -43,6 +44,7 @@ def train_tracker(
     for path in motions:
         if not path.is_file():
             raise InputFileError(path, "no such motion file")
+    check_writable(out, folder=True)
     config = dataclasses.replace(train, env=dataclasses.replace(train.env, robot=robot_config(robot).name))
     result = run_training(list(motions), out, config, resume)
     print(
@@ -60,9 +62,11 @@ def export_tracker(checkpoint: Annotated[Path, tyro.conf.Positional], out: Path 
         checkpoint: A checkpoint .npz written by train-tracker.
         out: The .onnx to write (default: beside the checkpoint).
     """
+    from mimicsim.atomic import check_writable
     from mimicsim.policies.tracking.onnx_export import export_onnx
 
-    print(export_onnx(checkpoint, out or checkpoint.with_suffix(".onnx")))
+    out = check_writable(out or checkpoint.with_suffix(".onnx"))
+    print(export_onnx(checkpoint, out))
 
 
 def refine(motion: Annotated[Path, tyro.conf.Positional], policy: Path, out: Path | None = None) -> None:
@@ -74,10 +78,12 @@ def refine(motion: Annotated[Path, tyro.conf.Positional], policy: Path, out: Pat
         policy: The tracking policy: a train-tracker checkpoint (.npz) or its ONNX export.
         out: Output .npz (default: MOTION_physical.npz beside the input).
     """
+    from mimicsim.atomic import check_writable
     from mimicsim.policies.tracking.refine import refine_file
 
+    out = check_writable(out or motion.with_name(f"{motion.stem}_physical.npz"))
     refinement = refine_file(motion, policy, out)
-    print(f"{motion.name}: {refinement.describe()} -> {out or motion.with_name(f'{motion.stem}_physical.npz')}")
+    print(f"{motion.name}: {refinement.describe()} -> {out}")
 
 
 def refine_batch(

@@ -20,7 +20,8 @@ from mimicsim.assets import load_robot
 from mimicsim.envs.tracking.terms import ERROR_NAMES, SUCCESS_BODY_ERROR
 from mimicsim.errors import InputFileError
 from mimicsim.policies.tracking.rollout import ClipRollout, rollout_clips
-from mimicsim.policies.tracking.tracker import Tracker, load_tracker
+from mimicsim.policies.tracking.load import load_tracker
+from mimicsim.policies.tracking.tracker import Tracker
 from mimicsim.retarget import robot_motion
 from mimicsim.retarget.robot_motion import RobotMotion, from_qpos
 

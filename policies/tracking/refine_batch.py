@@ -1,60 +1,67 @@
 """`mimicsim refine-batch`: refine every RobotMotion file under a folder and keep only the clips a
 tracking policy follows to success (H2O's filter, MotionLib's refinement), resumably.
 
-The bookkeeping is `retarget.batch`'s: a `manifest.sqlite` in the output folder records every
-clip as done (tracked: its physical motion is written under the output folder) or failed (with
-the reason and the frame of failure, or the error that stopped it); rerunning skips finished
-clips. Work runs in this process, in local worker processes or as Ray tasks.
+A job of the job engine (`mimicsim.jobs`): the manifest in the output folder records every clip as
+done (tracked: its physical motion is written under the output folder) or failed (with the reason
+and the frame of failure, or the error that stopped it); rerunning skips finished clips.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mimicsim.atomic import write_text_atomic
 from mimicsim.errors import InputFileError
-from mimicsim.retarget.batch import MANIFEST, BatchSummary, ClipResult, Manifest, failure, process_folder
+from mimicsim.jobs import Item, JobSummary, Result, Work, output_names, run_job
+from mimicsim.policies.tracking.load import load_tracker
 
 REPORT = "refine_report.json"
-_TRACKERS: dict[str, Any] = {}
 
 
-def refine_clip(source: str, output: str, directory: str, out: str, policy: str) -> ClipResult:
-    """Refine one clip; a clip that is not tracked, or cannot be read, is a failed `ClipResult`
-    whose error says why (and where) and whose quality holds the refinement's numbers."""
-    from mimicsim.policies.tracking.refine import refine_motion
-    from mimicsim.policies.tracking.tracker import load_tracker
-    from mimicsim.retarget import robot_motion
+@dataclass
+class RefineClip(Work):
+    """Refine one clip. A clip that is not tracked is a failed result whose error says why and
+    where, and whose data holds the refinement's numbers."""
 
-    start = time.perf_counter()
-    try:
-        tracker = _TRACKERS.get(policy) or _TRACKERS.setdefault(policy, load_tracker(policy))
-        refinement = refine_motion(robot_motion.load(Path(directory) / source), tracker, source)
-        quality = refinement.motion.quality
-        if refinement.success:
-            robot_motion.save(refinement.motion, Path(out) / output)
-            return ClipResult(source, True, refinement.motion.num_frames, time.perf_counter() - start, quality=quality)
-        return ClipResult(
-            source,
-            False,
-            refinement.motion.num_frames,
-            time.perf_counter() - start,
-            error=refinement.describe(),
-            quality=quality,
+    directory: str
+    policy: str
+    # ONNX Runtime and torch keep thread pools that do not survive a fork.
+    start_method = "spawn"
+    item_name = "clip"
+    unit_name = "frames"
+    _tracker: Any = field(default=None, repr=False, compare=False)
+
+    def setup(self) -> None:
+        if self._tracker is None:
+            self._tracker = load_tracker(Path(self.policy))
+
+    def run(self, item: Item) -> Result:
+        from mimicsim.policies.tracking.refine import refine_motion
+        from mimicsim.retarget import robot_motion
+
+        source = item.args["source"]
+        refinement = refine_motion(robot_motion.load(Path(self.directory) / source), self._tracker, source)
+        motion = refinement.motion
+        data = {"quality": motion.quality}
+        if not refinement.success:
+            return Result(item.key, False, error=refinement.describe(), units=motion.num_frames, data=data)
+        buffer = io.BytesIO()
+        robot_motion.write(motion, buffer)
+        return Result(
+            item.key, True, units=motion.num_frames, data=data, files={item.args["output"]: buffer.getvalue()}
         )
-    except Exception as exc:  # a bad clip must not stop the batch: keep its reason and go on
-        return failure(source, start, exc)
 
 
 @dataclass(frozen=True)
 class RefineBatchReport:
-    summary: BatchSummary
+    summary: JobSummary
     clips: list[dict[str, Any]]
-    """Every clip of the folder: source, status (done/failed), error, the refinement's numbers."""
+    """Every clip of the folder: source, output (None unless kept), status (done/failed), error, and
+    the refinement's numbers."""
     report_path: Path
 
 
@@ -75,26 +82,32 @@ def refine_batch(
     if not policy.is_file():
         raise InputFileError(policy, "no such policy file (give a checkpoint .npz or an exported .onnx)")
     directory, out, policy = directory.resolve(), out.resolve(), policy.resolve()
+    load_tracker(policy)  # a damaged policy is one error now, not a failure on every clip
     sources = sorted(p for p in directory.rglob("*.npz") if not p.name.startswith(".") and out not in p.parents)
-    summary = process_folder(
-        sources,
-        directory,
+    items = {
+        source: {"source": source, "output": output} for source, output in output_names(sources, directory).items()
+    }
+    summary = run_job(
         out,
         {"task": "refine", "policy": str(policy), "source": str(directory)},
-        refine_clip,
-        (str(directory), str(out), str(policy)),
+        items,
+        RefineClip(str(directory), str(policy)),
         workers=workers,
-        ray_address=ray_address,
+        ray=ray_address,
         retry_failed=retry_failed,
         progress=progress,
         desc="refine",
-        preload=("mimicsim.policies.tracking.refine_batch", "mimicsim.policies.tracking.refine"),
     )
-    manifest = Manifest(out / MANIFEST)
-    try:
-        clips = manifest.records()
-    finally:
-        manifest.close()
+    clips = [
+        {
+            "source": r["key"],
+            "output": r["args"]["output"] if r["status"] == "done" else None,
+            "status": r["status"],
+            "error": r["error"],
+            **r["result"],
+        }
+        for r in summary.records
+    ]
     report = {
         "schema": "mimicsim.refine_report/1",
         "policy": str(policy),

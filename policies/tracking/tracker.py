@@ -2,8 +2,8 @@
 mean action, and the metadata a runtime needs (joint order, PD gains, action scale and offset,
 default pose, observation layout, the environment configuration).
 
-`load_tracker(path)` reads a training checkpoint (.npz, torch) or an exported policy (.onnx, ONNX
-Runtime); both give `Tracker.act(obs) -> actions` for a batch of observations.
+`TorchTracker` (from a training checkpoint) and `OnnxTracker` (an exported policy) both give
+`Tracker.act(obs) -> actions` for a batch of observations; `load.load_tracker(path)` picks one.
 """
 
 from __future__ import annotations
@@ -128,15 +128,3 @@ class OnnxTracker:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self.session.run(["actions"], {"obs": np.asarray(obs, dtype=np.float32)})[0]
-
-
-def load_tracker(path: str | Path) -> Tracker:
-    """A tracking policy from a training checkpoint (.npz) or an exported ONNX file (.onnx)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "no such policy file (give a checkpoint .npz or an exported .onnx)")
-    if path.suffix == ".onnx":
-        return OnnxTracker(path)
-    from mimicsim.policies.tracking.checkpoint import read_checkpoint
-
-    return read_checkpoint(path).tracker()

@@ -31,6 +31,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from tqdm import tqdm
 
 from mimicsim.atomic import write_text_atomic
+from mimicsim.envs.tracking.batch import load_motions
 from mimicsim.envs.tracking.config import ActionCfg, ObservationCfg, StartCfg, TrackingEnvCfg
 from mimicsim.errors import ConfigError
 from mimicsim.policies.tracking.checkpoint import read_checkpoint, restore_training, save_checkpoint
@@ -370,6 +371,9 @@ def train_tracker(
 ) -> TrainResult:
     """Train a tracker on `motions` (RobotMotion files of `cfg.env.robot`), writing into `out`."""
     start_time = time.perf_counter() if start_time is None else start_time
+    load_motions(motions)  # every clip (and the checkpoint) valid, or one clear error, before anything is written
+    if resume is not None:
+        read_checkpoint(resume)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(
         out / "config.json", json.dumps({"motions": [str(m) for m in motions], "config": _jsonable(cfg)}, indent=2)

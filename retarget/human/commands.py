@@ -15,7 +15,7 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.0f} %"
 
 
-def info(file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOptions()) -> None:
+def motion_info(file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOptions()) -> None:
     """Describe a human motion file: format, frames, fps, duration, height, contacts and plausibility.
 
     Args:
@@ -51,7 +51,7 @@ def info(file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOption
         print(f"{key:<10} {value}")
 
 
-def render(
+def motion_render(
     file: Annotated[Path, tyro.conf.Positional],
     out: Path = Path("motion.mp4"),
     read: Options = ReadOptions(),
@@ -70,8 +70,12 @@ def render(
         video_fps: Video frame rate (default: the motion's, at most 30).
         raw: Show the file as it is, without putting the feet on the floor.
     """
+    from mimicsim.atomic import check_writable
+    from mimicsim.rendering import check_image_size
     from mimicsim.retarget.human.skeleton_view import render_skeleton_video
 
+    check_writable(out)
+    check_image_size(width, height)
     motion = read.load(file)
     if not raw:
         motion = normalize(motion, contacts=False)

@@ -8,6 +8,7 @@ body (`mimicsim.retarget.human.skeleton`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -107,6 +108,24 @@ def units_hint(height: float) -> str:
     return "check the file's units (metres are expected) and that it holds one person's joints"
 
 
+MIN_FPS, MAX_FPS = 1.0, 1000.0
+"""Frame rates mimicsim accepts. Every rate in use (mocap up to 480 Hz, generators at 20-60) lies
+inside; outside it a file's rate is a mistake, and buffers sized by it (smoothing kernels, resampled
+frames) would be absurd."""
+
+
+def check_fps(fps: object, where: str | Path | None) -> float:
+    """`fps` as a float, or `InputFileError` naming `where` when it is not a number in
+    [MIN_FPS, MAX_FPS]."""
+    try:
+        value = float(fps)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputFileError(where, f"fps must be a number, got {fps!r}") from None
+    if not (np.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
+        raise InputFileError(where, f"fps must lie in {MIN_FPS:g}-{MAX_FPS:g} frames per second, got {value:g}")
+    return value
+
+
 def validate(motion: HumanMotion) -> None:
     """Raise `InputFileError` naming the source when the motion cannot be used."""
     where = motion.source.path
@@ -124,8 +143,7 @@ def validate(motion: HumanMotion) -> None:
     if not np.isfinite(pos).all():
         bad = np.unique(np.nonzero(~np.isfinite(pos))[0])
         raise InputFileError(where, f"NaN or infinite joint positions in {bad.size} frames (first: {bad[0]})")
-    if not (np.isfinite(motion.fps) and motion.fps > 0):
-        raise InputFileError(where, f"fps must be a positive number, got {motion.fps}")
+    check_fps(motion.fps, where)
     if motion.contacts is not None and motion.contacts.shape != (pos.shape[0], 2):
         raise InputFileError(where, f"contacts must have shape (T, 2), got {motion.contacts.shape}")
     if motion.rotations is not None and motion.rotations.shape != pos.shape[:2] + (4,):

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from mimicsim.errors import ConfigError, InputFileError
+from mimicsim.npyio import read_npy
 from mimicsim.retarget.human.formats import bvh, humanml3d, joints, npz, rep272
-from mimicsim.retarget.human.formats.arrays import read_npy
 from mimicsim.retarget.human.motion import HumanMotion
 
 LOADERS: dict[str, Callable[..., HumanMotion]] = {

@@ -27,10 +27,10 @@ from scipy.spatial.transform import Rotation
 
 from mimicsim.atomic import atomic_path
 from mimicsim.errors import InputFileError
-from mimicsim.retarget.human.formats.arrays import read_bytes
+from mimicsim.npyio import read_bytes
 from mimicsim.retarget.human.formats.common import detect_units, parse_units, smpl_motion
 from mimicsim.retarget.human.formats.mapping import Mapping, canonical, to_smpl22
-from mimicsim.retarget.human.motion import HumanMotion, bone_lengths, estimate_height
+from mimicsim.retarget.human.motion import HumanMotion, bone_lengths, check_fps, estimate_height
 from mimicsim.retarget.human.normalize import axes_rotation
 from mimicsim.retarget.human.skeleton import SMPL_JOINTS, SMPL_PARENTS, rest_offsets
 
@@ -189,6 +189,7 @@ def parse_bvh(text: str, where: Path | str | None = None) -> tuple[BvhSkeleton, 
         ) from None
     if not (np.isfinite(frame_time) and frame_time > 0):
         raise InputFileError(where, f"Frame Time must be positive, got {time_text} (fps = 1 / Frame Time)")
+    check_fps(1.0 / frame_time, where)
     if num_frames < 2:
         raise InputFileError(where, f"a motion needs at least 2 frames, the file declares {num_frames}")
     body = " ".join(lines[motion_line + 3 :])

@@ -9,8 +9,15 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from mimicsim.errors import ConfigError, InputFileError
-from mimicsim.retarget.human.formats.arrays import file_sha256
-from mimicsim.retarget.human.motion import MAX_HEIGHT, MIN_HEIGHT, HumanMotion, MotionSource, bone_lengths
+from mimicsim.npyio import file_sha256
+from mimicsim.retarget.human.motion import (
+    MAX_HEIGHT,
+    MIN_HEIGHT,
+    HumanMotion,
+    MotionSource,
+    bone_lengths,
+    check_fps,
+)
 from mimicsim.retarget.human.normalize import axes_rotation, check_upright, detect_up, parse_up, sides_swapped
 from mimicsim.retarget.human.skeleton import SMPL_PARENTS
 
@@ -96,8 +103,7 @@ def smpl_motion(
     if not np.isfinite(positions).all():
         bad = np.unique(np.nonzero(~np.isfinite(positions))[0])
         raise InputFileError(path, f"NaN or infinite values in {bad.size} frames (first: frame {bad[0]})")
-    if not (np.isfinite(fps) and fps > 0):
-        raise InputFileError(path, f"fps must be a positive number, got {fps}")
+    fps = check_fps(fps, path)
     spread = bone_length_spread(positions)
     if spread > MAX_BONE_SPREAD:
         raise InputFileError(

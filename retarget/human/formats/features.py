@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mimicsim.errors import InputFileError
-from mimicsim.retarget.human.formats.arrays import read_npy
+from mimicsim.npyio import read_npy
 from mimicsim.retarget.human.formats.common import smpl_motion
 from mimicsim.retarget.human.motion import HumanMotion
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from mimicsim.errors import InputFileError
-from mimicsim.retarget.human.formats.arrays import read_mdm_dict, read_npy
+from mimicsim.npyio import read_npy
 from mimicsim.retarget.human.formats.common import parse_units, smpl_motion
+from mimicsim.retarget.human.formats.mdm import read_mdm_dict
 from mimicsim.retarget.human.motion import HumanMotion
 
 FPS = 20.0

@@ -28,7 +28,7 @@ import numpy as np
 
 from mimicsim.atomic import atomic_path
 from mimicsim.errors import InputFileError
-from mimicsim.retarget.human.formats.arrays import read_npz
+from mimicsim.npyio import read_npz
 from mimicsim.retarget.human.formats.common import parse_units, smpl_motion
 from mimicsim.retarget.human.formats.mapping import Mapping, to_smpl22
 from mimicsim.retarget.human.motion import HumanMotion

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mimicsim.retarget.human.formats.arrays import read_npy
+from mimicsim.npyio import read_npy
 from mimicsim.retarget.human.formats.features import denormalise, feature_matrix, feature_motion
 from mimicsim.retarget.human.motion import HumanMotion
 
