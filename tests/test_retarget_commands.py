@@ -10,7 +10,8 @@ import pytest
 
 from mimicsim.cli import main
 from mimicsim.errors import ConfigError
-from mimicsim.retarget.batch import MANIFEST, run_batch
+from mimicsim.manifest import MANIFEST
+from mimicsim.retarget.batch import run_batch
 from mimicsim.retarget.human.normalize import axes_rotation
 from mimicsim.retarget.human.procedural import Stand, Walk, generate
 from mimicsim.retarget.human.read_options import ReadOptions
