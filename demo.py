@@ -17,7 +17,7 @@ from mimicsim.assets.snapshots import render_standing
 from mimicsim.atomic import check_writable, write_text_atomic
 from mimicsim.envs.manipulation.registration import TASK_IDS
 from mimicsim.eval.task_eval import evaluate_tasks
-from mimicsim.retarget.collision import contact_query
+from mimicsim.retarget.collision import tracked_contacts
 from mimicsim.retarget.human.normalize import normalize
 from mimicsim.retarget.human.procedural import demo_clip
 from mimicsim.retarget.quality import BARS, format_table, with_quality
@@ -64,7 +64,7 @@ def retarget_demo_clip(out: Path, robots: tuple[str, ...] | None = None, video: 
     rows = []
     for name in robots or tuple(robot_names()):
         spec = load_robot(name)
-        contact_query(spec, config.ik.collision_margin)  # robot set-up, like loading it: not timed
+        tracked_contacts(spec, config.ik.collision_margin)  # robot set-up, like loading it: not timed
         start = time.perf_counter()
         motion = retarget(clip, spec, config)
         seconds = time.perf_counter() - start

@@ -15,6 +15,8 @@ from mimicsim.retarget.human.normalize import resample
 from mimicsim.retarget.human.procedural import Body, Jump, Squat, Stand, Turn, Walk, Wave, demo_clip, generate
 
 SHARED_MOTIONS = Path(__file__).resolve().parents[1].parent / "shared" / "motions"
+CMU_30 = "bvh/cmu_01_01.bvh@30fps"
+"""GMR's measurement condition: CMU 01_01 resampled to 30 fps."""
 
 
 def procedural() -> dict[str, HumanMotion]:
@@ -29,7 +31,15 @@ def procedural() -> dict[str, HumanMotion]:
         "proc:arc walk + wave, 1.90 m": generate(
             [Walk(3.0, turn=-60.0), Wave(2.0, hand="left")], body=Body(height=1.9, leg_scale=1.1), name="tall"
         ),
+        "proc:deep squats": deep_squats(),
     }
+
+
+def deep_squats() -> HumanMotion:
+    """A bending motion: two deep squats, hips and knees folded, feet planted."""
+    return generate(
+        [Stand(0.5), Squat(depth=0.5), Stand(0.3), Squat(depth=0.45, duration=1.6), Stand(0.5)], name="deep squats"
+    )
 
 
 def shared(folder: Path = SHARED_MOTIONS) -> Iterator[tuple[str, HumanMotion]]:
@@ -45,8 +55,8 @@ def shared(folder: Path = SHARED_MOTIONS) -> Iterator[tuple[str, HumanMotion]]:
         except MimicsimError:
             continue
         yield str(path.relative_to(folder)), motion
-        if motion.fps > 30.0 and "cmu" in path.name:  # GMR's measurement condition: CMU 01_01 at 30 fps
-            yield f"{path.relative_to(folder)}@30fps", resample(motion, 30.0)
+        if f"{path.relative_to(folder)}@30fps" == CMU_30:
+            yield CMU_30, resample(motion, 30.0)
 
 
 def all_clips(folder: Path = SHARED_MOTIONS) -> dict[str, HumanMotion]:

@@ -38,8 +38,8 @@ class RetargetClip(Work):
     robot: str
     config: dict[str, Any]
     """`RetargetConfig` fields (JSON-able)."""
-    load_options: dict[str, Any] = field(default_factory=dict)
-    """`load_motion` options for every clip (JSON-able, e.g. body_models=)."""
+    read: dict[str, Any]
+    """`ReadOptions` fields for every file (JSON-able, `ReadOptions.to_dict`)."""
     item_name = "clip"
     unit_name = "frames"
     _spec: Any = field(default=None, repr=False, compare=False)
@@ -51,12 +51,12 @@ class RetargetClip(Work):
             self._spec = load_robot(self.robot)
 
     def run(self, item: Item) -> Result:
-        from mimicsim.retarget.human.formats import load_motion
+        from mimicsim.retarget.human.read_options import ReadOptions
         from mimicsim.retarget.quality import with_quality
         from mimicsim.retarget.retargeter import config_from_dict, retarget
         from mimicsim.retarget.robot_motion import write
 
-        motion = load_motion(Path(self.directory) / item.args["source"], **self.load_options)
+        motion = ReadOptions.from_dict(self.read).load(Path(self.directory) / item.args["source"])
         robot_motion = with_quality(retarget(motion, self._spec, config_from_dict(self.config)), self._spec)
         buffer = io.BytesIO()
         write(robot_motion, buffer)
@@ -79,13 +79,13 @@ def run_batch(
     ray_address: str | None = None,
     retry_failed: bool = False,
     progress: bool = True,
-    load_options: dict[str, Any] | None = None,
+    read: dict[str, Any] | None = None,
 ) -> JobSummary:
     """Retarget every motion under `directory` into `out` (see the module docstring).
 
     Args:
         config: `RetargetConfig` fields as a dict (JSON-able; stored in the manifest).
-        load_options: `load_motion` options for every clip (JSON-able, e.g. body_models=).
+        read: `ReadOptions` fields for every file, as a dict (`ReadOptions.to_dict`; stored too).
         workers: Local processes (1: this process). With Ray, the number of CPUs of a local cluster.
         ray_address: Run as Ray actors: "auto" (a running cluster), "ray://host:port", or "local" to
             start a private local cluster.
@@ -94,20 +94,17 @@ def run_batch(
 
     robot = robot_config(robot).name  # validates the name before any work
     config = dict(config or {})
-    load_options = dict(load_options or {})
+    read = dict(read or {})
     directory, out = directory.resolve(), out.resolve()
     items = {
         source: {"source": source, "output": output}
         for source, output in output_names(discover(directory), directory).items()
     }
-    job = {"robot": robot, "config": config, "source": str(directory)}
-    if load_options:  # only then, so folders of runs without options resume as before
-        job["load"] = load_options
     return run_job(
         out,
-        job,
+        {"robot": robot, "config": config, "source": str(directory), "read": read},
         items,
-        RetargetClip(str(directory), robot, config, load_options),
+        RetargetClip(str(directory), robot, config, read),
         workers=workers,
         ray=ray_address,
         retry_failed=retry_failed,

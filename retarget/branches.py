@@ -65,17 +65,20 @@ class BranchRecovery:
     trials: int = 0
     guided_frames: int = 0
 
+    def __post_init__(self) -> None:
+        self._averages = np.zeros((len(self.limbs), len(self.ik.sites)))
+        """Rows that average a limb's keypoint errors."""
+        for row, limb in zip(self._averages, self.limbs, strict=True):
+            row[limb.keypoints] = 1.0 / limb.keypoints.size
+
     def after_frame(self, goal: FrameGoal) -> None:
         """Call after each frame is solved, with that frame's goal."""
         self.frame += 1
-        ik = self.ik
-        ik.configuration.update()
-        reached = ik.configuration.data.site_xpos[ik.sites]
-        errors = np.linalg.norm(reached - goal.positions, axis=1)
-        for limb in self.limbs:
+        offset = self.ik.reached() - goal.positions
+        errors = (self._averages @ np.sqrt((offset * offset).sum(axis=1))).tolist()
+        for limb, error in zip(self.limbs, errors, strict=True):
             if self.quiet_until.get(limb.name, 0) > self.frame:
                 continue
-            error = float(errors[limb.keypoints].mean())
             if error <= self.stuck:
                 if limb.name in self.guided:
                     self.guided.discard(limb.name)
@@ -93,9 +96,7 @@ class BranchRecovery:
                 self.quiet_until[limb.name] = self.frame + self.back_off
 
     def _error(self, limb: Limb, goal: FrameGoal) -> float:
-        ik = self.ik
-        ik.configuration.update()
-        reached = ik.configuration.data.site_xpos[ik.sites[limb.keypoints]]
+        reached = self.ik.reached()[limb.keypoints]
         return float(np.linalg.norm(reached - goal.positions[limb.keypoints], axis=1).mean())
 
     def _trial(self, limb: Limb, goal: FrameGoal) -> tuple[np.ndarray, float]:

@@ -9,10 +9,8 @@ from typing import Annotated
 import tyro
 
 from mimicsim.errors import ConfigError
-from mimicsim.retarget.human.formats.body_model import BodyModelOptions
+from mimicsim.retarget.human.read_options import Options, ReadOptions
 from mimicsim.retarget.retargeter import RetargetConfig, config_to_dict
-
-BodyOptions = Annotated[BodyModelOptions, tyro.conf.OmitArgPrefixes]
 
 
 def retarget(
@@ -20,9 +18,8 @@ def retarget(
     robot: str = "g1",
     out: Path | None = None,
     video: Path | None = None,
-    format: str | None = None,
+    read: Options = ReadOptions(),
     config: RetargetConfig = RetargetConfig(),
-    body: BodyOptions = BodyModelOptions(),
 ) -> None:
     """Retarget a human motion file onto a robot; write a RobotMotion npz with its quality report.
 
@@ -31,13 +28,11 @@ def retarget(
         robot: g1, h1 or h1_2.
         out: Output npz (default: <motion>_<robot>.npz in the current folder).
         video: Also write an MP4 of the robot beside the source skeleton.
-        format: Force the input format (see `mimicsim motion info`).
         config: Retargeting settings.
     """
     from mimicsim.assets import load_robot
     from mimicsim.atomic import check_writable
     from mimicsim.retarget import retargeter
-    from mimicsim.retarget.human.formats import load_motion
     from mimicsim.retarget.quality import format_table, with_quality
     from mimicsim.retarget.robot_motion import save
 
@@ -45,7 +40,9 @@ def retarget(
     for path in (out, video):
         if path is not None:
             check_writable(path)
-    human = load_motion(motion, format, **body.options())  # a bad file fails before the robot is compiled
+    human = read.load(motion)  # a bad file fails before the robot is compiled
+    if "warning" in human.source.details:
+        print(f"WARNING {motion}: {human.source.details['warning']}")
     spec = load_robot(robot)
     result = with_quality(retargeter.retarget(human, spec, config), spec)
     save(result, out)
@@ -66,8 +63,8 @@ def retarget_batch(
     workers: int = 1,
     ray: str | None = None,
     retry_failed: bool = False,
+    read: Options = ReadOptions(),
     config: RetargetConfig = RetargetConfig(),
-    body: BodyOptions = BodyModelOptions(),
 ) -> None:
     """Retarget every motion file under a folder; resumable (kill it, rerun it: each clip once).
 
@@ -78,7 +75,8 @@ def retarget_batch(
         workers: Local worker processes (or CPUs of a local Ray cluster with --ray local).
         ray: Run on Ray: "auto" (running cluster), "ray://host:port", or "local" (start one here).
         retry_failed: Also retry clips that failed in an earlier run.
-        config: Retargeting settings (must match an earlier run into the same folder).
+        config: Retargeting settings (must match an earlier run into the same folder, as must the
+            read options, which apply to every file).
     """
     from mimicsim.retarget.batch import run_batch
 
@@ -90,7 +88,7 @@ def retarget_batch(
         workers=workers,
         ray_address=ray,
         retry_failed=retry_failed,
-        load_options=body.options(),
+        read=read.to_dict(),
     )
     rate = summary.units / summary.seconds if summary.seconds > 0 else 0.0
     print(
@@ -107,8 +105,8 @@ def retarget_stream(
     listen: str = "127.0.0.1:8765",
     robot: str = "g1",
     out: Path | None = None,
+    read: Options = ReadOptions(),
     config: RetargetConfig = RetargetConfig(),
-    body: BodyOptions = BodyModelOptions(),
 ) -> None:
     """Retarget live frames sent over a websocket (msgpack arrays, as the policy server); answer
     each with the robot's pose. Stop with Ctrl-C.
@@ -118,7 +116,8 @@ def retarget_stream(
         robot: g1, h1 or h1_2.
         out: Write each finished session here as a RobotMotion npz with its quality report (then _2, _3...).
         config: Retargeting settings (smoothing and resampling are not available live).
-        body: Body models for clients that send SMPL-family parameters instead of joints.
+        read: Body models (--body-models, --gender, --model-type) for clients that send SMPL-family
+            parameters instead of joints; the other read options do not apply to a stream.
     """
     from mimicsim.atomic import check_writable
     from mimicsim.retarget.stream_server import StreamServer, parse_listen
@@ -137,9 +136,9 @@ def retarget_stream(
             host,
             port,
             out=out,
-            body_models=body.body_models,
-            gender=body.gender,
-            model_type=body.model_type,
+            body_models=read.body_models,
+            gender=read.gender,
+            model_type=read.model_type,
         )
     except OSError as exc:
         raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from None

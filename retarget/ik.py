@@ -1,8 +1,7 @@
 """Per-frame differential inverse kinematics on a robot's keypoints, warm-started from the
 previous frame.
 
-Each solver step is one quadratic program in the step `dq` (mink's formulation, on a
-`mink.Configuration`; the collision rows are a `mink.Limit`), solved by daqp:
+Each solver step is one quadratic program in the step `dq` (mink's formulation), solved by daqp:
 
     minimise   sum_k w_k |J_k dq - e_k|^2          keypoint positions and segment orientations
              + sum_f w |J_f dq - e_f|^2            pinned feet: sole height and level
@@ -14,28 +13,29 @@ Each solver step is one quadratic program in the step `dq` (mink's formulation, 
                -n.(J2 - J1) dq <= gain (d - d_min)  every robot-robot and robot-floor pair in reach
                J_sole,xy dq = e_sole,xy             pinned feet do not slide
 
-Joint position limits, joint velocity limits (relative to the previous *frame*, so several steps
+Joint position limits, joint speed limits (relative to the previous *frame*, so several steps
 per frame cannot add up past the limit) and a trust region are one box on `dq`, handed to daqp
-as simple bounds. All keypoints form one task whose Jacobian is filled in place, so a step costs
-a handful of MuJoCo calls and one small QP rather than Python work per task. A frame takes
-`iterations` steps (fewer once converged), plus up to `repair_steps` when its last long step left
-an overlap behind.
+as simple bounds. The QP is assembled in compiled code (`ik_step`) from MuJoCo's kinematics,
+what stays fixed within a frame (weights, the speed window, the joint pulls) is prepared once per
+frame, and kinematics and collision queries are reused until the configuration changes. A frame takes `iterations` steps
+(fewer once converged), plus up to `repair_steps` when its last long step left an overlap behind.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import daqp
-import mink
 import mujoco
 import numpy as np
 
 from mimicsim.assets import RobotSpec
-from mimicsim.retarget.collision import CollisionAvoidance, contact_query
+from mimicsim.errors import ConfigError
+from mimicsim.retarget.collision import CollisionAvoidance, Contacts, tracked_contacts
+from mimicsim.retarget.ik_step import SOFT, assemble
+from mimicsim.retarget.jacobians import chain_mask
 
-_FREE = 1e30  # daqp's "no bound"
-_EQUALITY, _SOFT = 5, 8  # daqp constraint senses
 _ARRIVED_M = 0.01
 """A pinned foot this close (m) to its place is held there by an equality constraint."""
 
@@ -49,7 +49,8 @@ class IKSettings:
     repair_after: float = 0.05
     """After a frame's last step moved a coordinate more than this (rad or m), check for overlaps..."""
     repair_depth: float = 0.002
-    """...deeper than this (m), and take up to `repair_steps` more steps to push them out."""
+    """...deeper than this (m) beyond what the pair is held to, and take up to `repair_steps`
+    more steps to push them out."""
     repair_steps: int = 2
     converged: float = 1e-3
     """A frame stops iterating after a step that moved no coordinate more than this (rad or m)."""
@@ -80,11 +81,34 @@ class IKSettings:
     collision_margin: float = 0.03
     """Pairs nearer than this (m) enter the QP."""
     self_clearance: float = 0.005
-    """Minimum distance kept between robot geoms (m)."""
+    """Minimum distance kept between robot geoms (m), except for pairs nearer than this when the
+    robot stands and for neighbours in the tree (`collision.CollisionAvoidance.d_min`)."""
     floor_clearance: float = 0.0
     collision_gain: float = 0.85
-    joint_speed: float | None = None
-    """Joint speed limit (rad/s) for every joint; None uses the robot's own limits."""
+    joint_speed: float | None = 3 * math.pi
+    """Joint speed bound (rad/s) for every joint, never above the robot's own limit; None uses the
+    robot's own limits. A human limb rarely turns faster than 3 pi rad/s: a robot joint that does
+    is jumping between branches of the IK, not following the motion."""
+    joint_speeds: dict[str, float] = field(default_factory=dict)
+    """Per-joint speed bounds (rad/s) by joint name, overriding `joint_speed`."""
+
+
+def joint_speed_bounds(spec: RobotSpec, settings: IKSettings) -> np.ndarray:
+    """(dof,) the speed bound of each joint in the robot's joint order (rad/s)."""
+    unknown = sorted(set(settings.joint_speeds) - set(spec.joint_names))
+    if unknown:
+        raise ConfigError(
+            f"joint_speeds names {', '.join(unknown)}, not joints of {spec.name} "
+            f"(its joints: {', '.join(spec.joint_names)})"
+        )
+    speed = spec.velocity_limit.copy()
+    if settings.joint_speed is not None:
+        speed = np.minimum(speed, settings.joint_speed)
+    for name, value in settings.joint_speeds.items():
+        if not value > 0:
+            raise ConfigError(f"joint_speeds[{name!r}] must be positive, got {value}")
+        speed[spec.joint_names.index(name)] = value
+    return speed
 
 
 @dataclass
@@ -104,14 +128,41 @@ class FrameGoal:
     Their headings stay ordinary orientation targets."""
 
 
-@dataclass
-class _Stance:
-    J: np.ndarray
-    """(5, nv): sole site x, y, z; sole tilt about world x, y."""
-    e: np.ndarray
-    """(5,) errors of those rows."""
-    arrived: bool
-    """Close enough to its place to be held there by an equality."""
+@dataclass(frozen=True)
+class _Frame:
+    """What stays fixed over one frame's steps."""
+
+    sqrt_w: np.ndarray
+    """(3K + 3O,) square roots of the keypoint and orientation row weights."""
+    upper: np.ndarray
+    """(dof,) highest joint positions this frame may reach (range and speed)."""
+    lower: np.ndarray
+    diagonal: np.ndarray
+    """(nv,) damping plus the summed weights of the posture, prior and guide pulls..."""
+    pull_weight: np.ndarray
+    """(dof,) ...those pulls' weights alone..."""
+    pull_target: np.ndarray
+    """(dof,) ...and their weighted targets (sum of weight * target)."""
+    stance_points: np.ndarray
+    """(S,) pinned feet: rows of their sole sites among the solver's points..."""
+    stance_bodies: np.ndarray
+    """(S,) ...their indices among the oriented bodies..."""
+    stance_targets: np.ndarray
+    """(S, 3) ...where their sole sites belong..."""
+    stance_up: np.ndarray
+    """(S, 3) ...and the axis of each foot body that points up when it stands level."""
+
+
+@dataclass(frozen=True)
+class _Near:
+    """A collision query's answer as the step uses it."""
+
+    contacts: Contacts
+    body1: np.ndarray
+    """(n,) the bodies of each contact's geoms..."""
+    body2: np.ndarray
+    d_min: np.ndarray
+    """(n,) ...and the distance each pair must keep (`CollisionAvoidance.d_min`)."""
 
 
 @dataclass
@@ -141,44 +192,54 @@ class KeypointIK:
         order as `bodies`, "" for bodies that are never pinned)."""
         self.spec = spec
         self.settings = settings
-        self.query = contact_query(spec, settings.collision_margin)
-        model = self.query.model
-        self.model = model
-        self.configuration = mink.Configuration(model, spec.default_qpos.copy())
+        self.query = tracked_contacts(spec, settings.collision_margin)
+        self.model = model = self.query.model
+        self.data = mujoco.MjData(model)
+        self.data.qpos[:] = spec.default_qpos
         self.limit = CollisionAvoidance(
             self.query,
             min_self=settings.self_clearance,
             min_floor=settings.floor_clearance,
             gain=settings.collision_gain,
         )
-        self.sites = np.array([model.site(s).id for s in sites])
-        self.bodies = np.array(bodies, dtype=int)
-        self.stance_sites = [model.site(s).id if s else -1 for s in stance_sites]
+        self.sites = np.array([model.site(s).id for s in sites], dtype=np.int64)
+        self.bodies = np.array(bodies, dtype=np.int64)
+        soles = [model.site(s).id for s in stance_sites if s]
+        # The solver's points: keypoint sites, then the sole sites of the feet that can be pinned.
+        self._points = np.concatenate([self.sites, soles]).astype(np.int64)
+        self._point_bodies = model.site_bodyid[self._points].astype(np.int64)
+        rows = iter(range(len(self.sites), len(self._points)))
+        self._sole_row = [next(rows) if s else -1 for s in stance_sites]
+        self._chain = chain_mask(model)
+        self._root = int(model.body_rootid[self.bodies[0]])
         rest = spec.make_data()
         # Each oriented body's axis that points straight up when the robot stands level.
-        self._rest_up = [rest.xmat[b].reshape(3, 3).T @ np.array([0.0, 0.0, 1.0]) for b in self.bodies]
+        self._rest_up = np.array([rest.xmat[b].reshape(3, 3).T @ np.array([0.0, 0.0, 1.0]) for b in self.bodies])
         self.q0 = spec.default_joint_pos.copy()
         self.guide_target = np.zeros(spec.dof)
         self.guide_weights = np.zeros(spec.dof)
-        self.dofs = spec.qvel_adr
-        self.qadr = spec.qpos_adr
+        self.dofs = spec.qvel_adr.astype(np.int64)
+        self.qadr = spec.qpos_adr.astype(np.int64)
         self.lower, self.upper = spec.lower, spec.upper
-        self.speed = (
-            np.full(spec.dof, settings.joint_speed) if settings.joint_speed is not None else spec.velocity_limit.copy()
-        )
-        nv = model.nv
-        self._jac = np.zeros((3 * (len(self.sites) + len(self.bodies)), nv))
-        self._jac3 = np.zeros((3, nv))
-        self._quat = np.zeros(4)
-        self._rotvec = np.zeros(3)
+        self.speed = joint_speed_bounds(spec, settings)
+        self._geom_body = model.geom_bodyid.astype(np.int64)
+        self._fresh = False
+        """Kinematics (and `_contacts`, when set) belong to the current configuration."""
+        self._contacts: _Near | None = None
         self.stats = SolveStats()
 
     @property
     def qpos(self) -> np.ndarray:
-        return self.configuration.data.qpos
+        return self.data.qpos
 
     def reset(self, qpos: np.ndarray) -> None:
-        self.configuration.update(qpos.copy())
+        self.data.qpos[:] = qpos
+        self._moved()
+
+    def reached(self) -> np.ndarray:
+        """(K, 3) where the keypoint sites are in the current configuration."""
+        self._kinematics()
+        return self.data.site_xpos[self.sites]
 
     def guide(self, joints: np.ndarray, target: np.ndarray | None) -> None:
         """Pull `joints` (indices in the robot's joint order) towards `target` with weight
@@ -197,10 +258,9 @@ class KeypointIK:
         trajectory being made to satisfy the constraints again."""
         settings = self.settings
         steps = iterations if iterations is not None else settings.iterations
-        q_prev = self.qpos[self.qadr].copy()
-        dt = dt if settings.velocity_limits else None
+        frame = self._frame(goal, dt if settings.velocity_limits else None, prior)
         for _ in range(steps):
-            moved = self._step(goal, q_prev, dt, prior)
+            moved = self._step(goal, frame)
             if moved < settings.converged:
                 break
         # A long step is linearised over a long way: a foot corner or a hand that was out of the
@@ -208,135 +268,144 @@ class KeypointIK:
         for _ in range(settings.repair_steps):
             if moved < settings.repair_after or not self._penetrating():
                 break
-            moved = self._step(goal, q_prev, dt, prior)
+            moved = self._step(goal, frame)
         return self.qpos.copy()
+
+    def _frame(self, goal: FrameGoal, dt: float | None, prior: np.ndarray | None) -> _Frame:
+        s = self.settings
+        q = self.qpos[self.qadr]
+        upper, lower = self.upper, self.lower
+        if dt is not None:
+            upper = np.minimum(upper, q + self.speed * dt)
+            lower = np.maximum(lower, q - self.speed * dt)
+        weight = s.posture_weight + self.guide_weights
+        target = s.posture_weight * self.q0 + self.guide_weights * self.guide_target
+        if prior is not None:
+            weight = weight + s.prior_weight
+            target = target + s.prior_weight * prior
+        diagonal = np.full(self.model.nv, s.damping)
+        diagonal[self.dofs] += weight
+        sqrt_w = np.sqrt(np.repeat(np.concatenate([goal.position_weights, goal.orientation_weights]), 3))
+        feet = [i for i, _ in goal.stance]
+        return _Frame(
+            sqrt_w,
+            upper,
+            lower,
+            diagonal,
+            weight,
+            target,
+            stance_points=np.array([self._sole_row[i] for i in feet], dtype=np.int64),
+            stance_bodies=np.array(feet, dtype=np.int64),
+            stance_targets=np.array([target for _, target in goal.stance], dtype=float).reshape(-1, 3),
+            stance_up=self._rest_up[feet].reshape(-1, 3),
+        )
+
+    def _moved(self) -> None:
+        self._fresh = False
+        self._contacts = None
+
+    def _kinematics(self) -> None:
+        if not self._fresh:
+            mujoco.mj_kinematics(self.model, self.data)
+            mujoco.mj_comPos(self.model, self.data)  # dof axes for the Jacobians
+            self._fresh = True
+
+    def _query(self) -> _Near:
+        """The pairs in reach in the current configuration."""
+        self._kinematics()
+        if self._contacts is None:
+            contacts = self.query.query(self.data) if self.settings.collisions else self.query.nothing
+            body1, body2 = self._geom_body[contacts.geom1], self._geom_body[contacts.geom2]
+            self._contacts = _Near(contacts, body1, body2, self.limit.d_min(contacts, body1, body2))
+        return self._contacts
 
     def _penetrating(self) -> bool:
         if not self.settings.collisions:
             return False
-        self.configuration.update()
-        return bool((self.query.query(self.configuration.data).dist < -self.settings.repair_depth).any())
+        near = self._query()
+        return bool((near.contacts.dist < np.minimum(near.d_min, 0.0) - self.settings.repair_depth).any())
 
-    def _rotation_error(self, target: np.ndarray, body: int) -> np.ndarray:
-        """World-frame rotation vector taking the body's orientation to `target`."""
-        current = self.configuration.data.xmat[body].reshape(3, 3)
-        mujoco.mju_mat2Quat(self._quat, (target @ current.T).ravel())
-        mujoco.mju_quat2Vel(self._rotvec, self._quat, 1.0)
-        return self._rotvec.copy()
-
-    def _step(self, goal: FrameGoal, q_prev: np.ndarray, dt: float | None, prior: np.ndarray | None) -> float:
+    def _step(self, goal: FrameGoal, frame: _Frame) -> float:
         """One QP step; returns its largest coordinate change (inf when no step was possible)."""
-        cfg, model, settings = self.configuration, self.model, self.settings
-        cfg.update()
-        data = cfg.data
-        jac = self._jac
-        k = len(self.sites)
-        for i, site in enumerate(self.sites):
-            mujoco.mj_jacSite(model, data, jac[3 * i : 3 * i + 3], None, site)
-        errors = [(goal.positions - data.site_xpos[self.sites]).ravel()]
-        for i, body in enumerate(self.bodies):
-            mujoco.mj_jacBody(model, data, None, jac[3 * (k + i) : 3 * (k + i) + 3], body)
-            errors.append(self._rotation_error(goal.orientations[i], body))
-        sqrt_w = np.sqrt(np.repeat(np.concatenate([goal.position_weights, goal.orientation_weights]), 3))
-        W = sqrt_w[:, None] * jac
-        H = W.T @ W
-        f = -(sqrt_w * np.concatenate(errors)) @ W
-        H.flat[:: model.nv + 1] += settings.damping
-        q = data.qpos[self.qadr]
-        H[self.dofs, self.dofs] += settings.posture_weight
-        f[self.dofs] -= settings.posture_weight * (self.q0 - q)
-        if prior is not None:
-            H[self.dofs, self.dofs] += settings.prior_weight
-            f[self.dofs] -= settings.prior_weight * (prior - q)
-        if self.guide_weights.any():
-            H[self.dofs, self.dofs] += self.guide_weights
-            f[self.dofs] -= self.guide_weights * (self.guide_target - q)
-
-        # Simple bounds: joint range, joint speed since the previous frame, and a trust region
-        # that keeps every step inside the range where the linearisation holds.
-        upper = np.full(model.nv, _FREE)
-        upper[:6] = settings.max_root_step
-        lower = -upper
-        hi = np.minimum(self.upper - q, settings.max_joint_step)
-        lo = np.maximum(self.lower - q, -settings.max_joint_step)
-        if dt is not None:
-            hi = np.minimum(hi, q_prev + self.speed * dt - q)
-            lo = np.maximum(lo, q_prev - self.speed * dt - q)
-        upper[self.dofs], lower[self.dofs] = np.maximum(hi, lo), lo
-
-        G, h = self.limit.rows(data) if settings.collisions else (np.zeros((0, model.nv)), np.zeros(0))
-        stance = [self._stance(*pin) for pin in goal.stance]
-        held = [foot for foot in stance if foot.arrived]
-        A = np.vstack([G] + [foot.J[:2] for foot in held])
-        b = np.concatenate([foot.e[:2] for foot in held] + [np.zeros(0)])
-        bu = np.concatenate([upper, h, b])
-        bl = np.concatenate([lower, np.full(h.size, -_FREE), b])
-        sense = np.concatenate([np.zeros(model.nv + h.size, np.int32), np.full(b.size, _EQUALITY, np.int32)])
-        dq = self._solve_qp(H, f, stance, A, bu, bl, sense, model.nv + h.size)
+        model, data, s = self.model, self.data, self.settings
+        self._kinematics()
+        near = self._query()
+        contacts = near.contacts
+        H, f, A, bu, bl, sense, H_slip, f_slip = assemble(
+            data.site_xpos,
+            data.xmat,
+            data.cdof,
+            data.subtree_com[self._root],
+            self._chain,
+            self._points,
+            self._point_bodies,
+            len(self.sites),
+            self.bodies,
+            goal.positions,
+            goal.orientations,
+            frame.sqrt_w,
+            frame.diagonal,
+            frame.pull_weight,
+            frame.pull_target,
+            frame.upper,
+            frame.lower,
+            self.dofs,
+            self.qadr,
+            data.qpos,
+            s.max_joint_step,
+            s.max_root_step,
+            frame.stance_points,
+            frame.stance_bodies,
+            frame.stance_targets,
+            frame.stance_up,
+            s.stance_weight,
+            s.level_weight,
+            _ARRIVED_M,
+            near.body1,
+            near.body2,
+            contacts.dist,
+            contacts.normal,
+            contacts.pos,
+            near.d_min,
+            s.collision_gain,
+        )
+        dq = self._solve_qp(H, f, A, bu, bl, sense, H_slip, f_slip, model.nv + len(contacts))
         if dq is None:
             self.stats.failed += 1
             return np.inf
         mujoco.mj_integratePos(model, data.qpos, dq, 1.0)
         data.qpos[self.qadr] = np.clip(data.qpos[self.qadr], self.lower, self.upper)
+        self._moved()
         return float(np.abs(dq).max())
 
-    def _stance(self, body_index: int, sole_target: np.ndarray) -> _Stance:
-        """Rows of one pinned foot: its sole site's place (x, y) and height (z), and the level of
-        its sole (tilt about x and y). The sole centre is what touches the floor: turning the foot
-        about it moves no part of the sole far."""
-        data, site, body = self.configuration.data, self.stance_sites[body_index], self.bodies[body_index]
-        J = np.zeros((5, self.model.nv))
-        mujoco.mj_jacSite(self.model, data, J[:3], None, site)
-        mujoco.mj_jacBody(self.model, data, None, self._jac3, body)
-        J[3:] = self._jac3[:2]
-        up = data.xmat[body].reshape(3, 3) @ self._rest_up[body_index]
-        tilt = np.array([up[1], -up[0], 0.0])  # up x z: axis * sin(angle) of the levelling rotation
-        sin = np.linalg.norm(tilt)
-        if sin > 1e-9:
-            tilt *= np.arctan2(sin, up[2]) / sin
-        e = np.concatenate([sole_target - data.site_xpos[site], tilt[:2]])
-        return _Stance(J, e, bool(np.linalg.norm(e[:2]) < _ARRIVED_M))
-
-    def _stance_objective(self, stance: list[_Stance], place_as_task: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Objective terms of the pinned feet: height and level always; the place too for feet
-        not yet held by an equality (or for all, when holding them is infeasible)."""
-        nv, s = self.model.nv, self.settings
-        H, f = np.zeros((nv, nv)), np.zeros(nv)
-        for foot in stance:
-            place = s.stance_weight if (place_as_task or not foot.arrived) else 0.0
-            w = np.array([place, place, s.stance_weight, s.level_weight, s.level_weight])
-            H += foot.J.T @ (w[:, None] * foot.J)
-            f -= (w * foot.e) @ foot.J
-        return H, f
-
-    def _solve_qp(
+    def _solve_qp(  # noqa: PLR0917
         self,
         H: np.ndarray,
         f: np.ndarray,
-        stance: list[_Stance],
         A: np.ndarray,
         bu: np.ndarray,
         bl: np.ndarray,
         sense: np.ndarray,
+        H_slip: np.ndarray,
+        f_slip: np.ndarray,
         n_inequalities: int,
     ) -> np.ndarray | None:
-        """daqp with the held feet as equalities. When that is infeasible, the feet's places
+        """daqp with the arrived feet held by equalities. When that is infeasible, their places
         become heavy tasks instead (a slip is better than a collision); when even that fails,
         the collision rows become soft constraints."""
         self.stats.steps += 1
-        H_feet, f_feet = self._stance_objective(stance, place_as_task=False)
-        dq, _, exitflag, _ = daqp.solve(H + H_feet, f + f_feet, A, bu, bl, sense)
+        dq, _, exitflag, _ = daqp.solve(H, f, A, bu, bl, sense)
         if exitflag >= 0:
             return dq
-        H_feet, f_feet = self._stance_objective(stance, place_as_task=True)
-        H, f = H + H_feet, f + f_feet
-        A, bu, bl = A[: n_inequalities - self.model.nv], bu[:n_inequalities], bl[:n_inequalities]
+        nv = self.model.nv
+        H, f = H + H_slip, f + f_slip
+        A, bu, bl = A[: n_inequalities - nv], bu[:n_inequalities], bl[:n_inequalities]
         sense = sense[:n_inequalities].copy()
         dq, _, exitflag, _ = daqp.solve(H, f, A, bu, bl, sense)
         if exitflag >= 0:
             self.stats.relaxed_stance += 1
             return dq
-        sense[self.model.nv :] |= _SOFT
+        sense[nv:] |= SOFT
         dq, _, exitflag, _ = daqp.solve(H, f, A, bu, bl, sense)
         if exitflag >= 0:
             self.stats.relaxed_all += 1

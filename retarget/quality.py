@@ -5,14 +5,17 @@
 | keypoint_error_mm | mean distance of robot keypoints from the scaled human targets | < 40 |
 | ground_penetration_frames | frames with any collision geom more than 1 cm below the floor | 0 |
 | foot_slide_mm_per_frame | horizontal sole travel per frame while the source foot is in contact (mean) | < 5 |
-| self_collision_frames | frames with two robot geoms overlapping deeper than 5 mm (limb-trunk, limb-limb) | 0 |
+| self_collision_frames | frames with two robot geoms overlapping more than 5 mm deeper than they do standing | 0 |
 | joint_limit_violations | (frame, joint) entries outside the joint range | 0 |
 | velocity_violation_frames | frame transitions with a joint faster than the robot's speed limit | 0 |
+| joint_jump_frames | transitions with a joint faster than 3*pi rad/s while no source limb turns that fast | 0 |
 
 Also reported: maxima and 95th percentiles, frames above 3*pi rad/s (GMR's wild-frame count),
-and mean joint jerk. The 5 mm self-penetration threshold is the one the project's GMR baseline
-was measured with; the deepest penetration is reported too. Pairs follow
-`retarget.collision` (across limb/trunk groups, not touching in the standing pose).
+the source's fastest limb turn, and mean joint jerk. The 5 mm self-penetration threshold is the
+one the project's GMR baseline was measured with; the deepest penetration beyond standing is
+reported too. Self pairs are MuJoCo's own (`retarget.collision`: every two collision geoms of
+bodies that are not parent and child), found by its collision pipeline, so a plain MuJoCo replay
+of the motion sees the same contacts.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ GROUND_TOLERANCE = 0.01
 SELF_TOLERANCE = 0.005
 WILD_SPEED = 3 * np.pi
 LIMIT_TOLERANCE = 1e-6
+SOURCE_SPEED = "source_limb_speed"
+"""Per-frame series of a retargeted motion: how fast the source's fastest limb turned from the
+previous frame (rad/s, `skeleton.limb_angular_speed`; 0 at the first frame)."""
 
 BARS: dict[str, tuple[str, float]] = {
     "keypoint_error_mm": ("<", 40.0),
@@ -42,6 +48,7 @@ BARS: dict[str, tuple[str, float]] = {
     "self_collision_frames": ("==", 0),
     "joint_limit_violations": ("==", 0),
     "velocity_violation_frames": ("==", 0),
+    "joint_jump_frames": ("==", 0),
 }
 
 
@@ -60,7 +67,7 @@ def evaluate(motion: RobotMotion, spec: RobotSpec | None = None) -> tuple[dict[s
     qpos = motion.qpos()
     T = motion.num_frames
     ground = np.zeros(T)  # deepest penetration below the floor (m, >= 0)
-    self_depth = np.zeros(T)
+    self_depth = np.zeros(T)  # deepest self penetration beyond the pair's standing overlap (m, >= 0)
     soles = np.empty((T, 2, 3))
     keypoints = np.empty((T, len(motion.keypoint_names), 3))
     sole_ids = [model.site(s).id for s in spec.sole_sites]
@@ -71,10 +78,11 @@ def evaluate(motion: RobotMotion, spec: RobotSpec | None = None) -> tuple[dict[s
         mujoco.mj_kinematics(model, data)
         contacts = query.query(data)
         floor = query.is_floor(contacts)
+        depth = np.minimum(np.where(floor, 0.0, contacts.rest), 0.0) - contacts.dist
         for kind, mask, series in (("ground", floor, ground), ("self", ~floor, self_depth)):
             if mask.any():
-                i = int(np.flatnonzero(mask)[np.argmin(contacts.dist[mask])])
-                series[t] = max(0.0, -contacts.dist[i])
+                i = int(np.flatnonzero(mask)[np.argmax(depth[mask])])
+                series[t] = max(0.0, depth[i])
                 if series[t] > deepest[kind][0]:
                     deepest[kind] = (series[t], f"{query.describe(contacts.geom1[i], contacts.geom2[i])} at frame {t}")
         soles[t] = data.site_xpos[sole_ids]
@@ -103,6 +111,8 @@ def evaluate(motion: RobotMotion, spec: RobotSpec | None = None) -> tuple[dict[s
     )
     summary.update(_foot_slide(soles, motion.contacts))
     summary.update(_joint_metrics(motion, spec))
+    if SOURCE_SPEED in motion.frame_metrics:
+        summary.update(_joint_jumps(motion))
     summary["passes"] = passes(summary)
     return summary, series
 
@@ -124,15 +134,36 @@ def _foot_slide(soles: np.ndarray, contacts: np.ndarray) -> dict[str, float]:
 def _joint_metrics(motion: RobotMotion, spec: RobotSpec) -> dict[str, float | int]:
     q = motion.joint_pos
     outside = (q < spec.lower - LIMIT_TOLERANCE) | (q > spec.upper + LIMIT_TOLERANCE)
-    speed = np.abs(np.diff(q, axis=0)) * motion.fps  # per transition, as the solver bounds it
+    speed = _joint_speed(motion)
     too_fast = speed > spec.velocity_limit * (1 + 1e-6) + LIMIT_TOLERANCE * motion.fps
     jerk = np.abs(np.diff(q, n=3, axis=0)) * motion.fps**3 if len(q) > 3 else np.zeros((1, q.shape[1]))
     return {
         "joint_limit_violations": int(outside.sum()),
         "velocity_violation_frames": int(too_fast.any(axis=1).sum()),
         "max_joint_speed": float(speed.max()) if speed.size else 0.0,
-        "frames_over_3pi": int((speed > WILD_SPEED).any(axis=1).sum()),
+        "frames_over_3pi": int(_wild(speed, motion.fps).sum()),
         "mean_jerk": float(jerk.mean()),
+    }
+
+
+def _joint_speed(motion: RobotMotion) -> np.ndarray:
+    """(T-1, n) joint speed of each transition (rad/s), as the solver bounds it."""
+    return np.abs(np.diff(motion.joint_pos, axis=0)) * motion.fps
+
+
+def _wild(speed: np.ndarray, fps: float) -> np.ndarray:
+    """(T-1,) transitions with a joint above 3 pi rad/s (a joint held to exactly 3 pi is not)."""
+    return (speed > WILD_SPEED * (1 + 1e-6) + LIMIT_TOLERANCE * fps).any(axis=1)
+
+
+def _joint_jumps(motion: RobotMotion) -> dict[str, float | int]:
+    """Transitions above 3 pi rad/s that the source does not explain: all its limbs turn slower
+    than 3 pi rad/s there (`SOURCE_SPEED`, stored by the retargeter)."""
+    source = motion.frame_metrics[SOURCE_SPEED][1:]
+    jumps = _wild(_joint_speed(motion), motion.fps) & (source < WILD_SPEED)
+    return {
+        "source_limb_speed_max": float(source.max()) if source.size else 0.0,
+        "joint_jump_frames": int(jumps.sum()),
     }
 
 
@@ -169,6 +200,8 @@ def format_table(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
         ("joint_limit_violations", "lim viol", "{:d}"),
         ("velocity_violation_frames", "vel viol", "{:d}"),
         ("frames_over_3pi", ">3pi", "{:d}"),
+        ("joint_jump_frames", "jumps", "{:d}"),
+        ("source_limb_speed_max", "src limb/s", "{:.1f}"),
         ("mean_jerk", "jerk", "{:.0f}"),
     ]
     rows = list(rows)

@@ -20,7 +20,9 @@ from mimicsim.retarget.branches import BranchRecovery, limbs
 from mimicsim.retarget.feet import FOOT_SEGMENTS, PinnedFoot, pin_contacts, place_on_ground, split_sliding_contacts
 from mimicsim.retarget.human.motion import HumanMotion
 from mimicsim.retarget.human.normalize import normalize
+from mimicsim.retarget.human.skeleton import limb_angular_speed
 from mimicsim.retarget.ik import FrameGoal, IKSettings, KeypointIK
+from mimicsim.retarget.quality import SOURCE_SPEED
 from mimicsim.retarget.robot_motion import RobotMotion, from_qpos
 from mimicsim.retarget.scaling import (
     SEGMENTS,
@@ -128,7 +130,8 @@ def plan(motion: HumanMotion, spec: RobotSpec, config: RetargetConfig) -> Plan:
 
 
 def retarget(motion: HumanMotion, robot: str | RobotSpec, config: RetargetConfig = RetargetConfig()) -> RobotMotion:
-    """The robot motion that follows `motion`; `quality` is left empty (see `retarget.quality`)."""
+    """The robot motion that follows `motion`; `quality` is left empty (see `retarget.quality`), the
+    source's limb speeds are kept as a per-frame series (`quality.SOURCE_SPEED`)."""
     spec = load_robot(robot) if isinstance(robot, str) else robot
     p = plan(motion, spec, config)
     qpos = solve(p, config)
@@ -147,7 +150,13 @@ def retarget(motion: HumanMotion, robot: str | RobotSpec, config: RetargetConfig
         },
     }
     out = from_qpos(spec, qpos, p.motion.fps, p.contacts, source=source)
-    return replace(out, keypoint_names=p.targets.names, keypoint_targets=p.targets.positions.astype(np.float32))
+    limb_speed = limb_angular_speed(p.motion.positions, p.motion.joint_names, p.motion.fps)
+    return replace(
+        out,
+        keypoint_names=p.targets.names,
+        keypoint_targets=p.targets.positions.astype(np.float32),
+        frame_metrics={SOURCE_SPEED: np.concatenate([[0.0], limb_speed])},
+    )
 
 
 @dataclass

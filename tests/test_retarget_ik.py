@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from mimicsim.assets import RobotSpec, load_robot
+from mimicsim.errors import ConfigError
 from mimicsim.retarget.collision import ContactQuery, body_groups
 from mimicsim.retarget.human.motion import HumanMotion, MotionSource
 from mimicsim.retarget.human.skeleton import SMPL_JOINTS
-from mimicsim.retarget.ik import FrameGoal, IKSettings, KeypointIK
+from mimicsim.retarget.ik import FrameGoal, IKSettings, KeypointIK, joint_speed_bounds
 from mimicsim.retarget.retargeter import retarget
 from mimicsim.retarget.scaling import SEGMENTS, robot_rest
 
@@ -141,14 +142,23 @@ def test_target_beyond_the_knee_limit_is_refused():
 
 
 def test_joint_speed_is_limited_per_frame():
+    """3 pi rad/s for every joint by default, overridable per joint, never above the robot's limit."""
     spec = load_robot("g1")
-    ik, names = _solver(spec)
-    rest = robot_rest(spec)
-    wrist = rest.positions[names.index("right_wrist")]
-    before = ik.qpos[spec.qpos_adr].copy()
-    after = ik.solve(_goal(spec, names, {"right_wrist": wrist + [0.4, 0.0, 0.5]}), 1 / 30, 5)[spec.qpos_adr]
-    assert np.all(np.abs(after - before) <= spec.velocity_limit / 30 + 1e-9)
-    assert np.abs(after - before).max() == pytest.approx(spec.velocity_limit[0] / 30, rel=1e-6)
+    shoulder = spec.joint_names.index("right_shoulder_pitch_joint")
+    wrist = robot_rest(spec).positions[robot_rest(spec).keypoints.index("right_wrist")]
+    steps = {}
+    for label, settings in (("default", {}), ("slow shoulder", {"joint_speeds": {"right_shoulder_pitch_joint": 2.0}})):
+        ik, names = _solver(spec, **settings)
+        before = ik.qpos[spec.qpos_adr].copy()
+        after = ik.solve(_goal(spec, names, {"right_wrist": wrist + [0.4, 0.0, 0.5]}), 1 / 30, 5)[spec.qpos_adr]
+        steps[label] = np.abs(after - before)
+        assert np.all(steps[label] <= ik.speed / 30 + 1e-9)
+    assert steps["default"].max() == pytest.approx(3 * np.pi / 30, rel=1e-6)
+    assert steps["slow shoulder"][shoulder] == pytest.approx(2.0 / 30, rel=1e-6)
+    fast = joint_speed_bounds(spec, IKSettings(joint_speed=100.0))
+    np.testing.assert_array_equal(fast, spec.velocity_limit)
+    with pytest.raises(ConfigError, match="elbow_joint, not joints of g1"):
+        joint_speed_bounds(spec, IKSettings(joint_speeds={"elbow_joint": 1.0}))
 
 
 def _arm_torso_distance(spec: RobotSpec, qpos: np.ndarray) -> float:
@@ -196,3 +206,20 @@ def test_scales_follow_each_limb_and_the_config_overrides_them():
     assert long_legs.root / long_legs.bone["left_elbow"] < normal.root / normal.bone["left_elbow"]
     fixed = derive_scales(generate([Stand(1.0)], name="normal"), rest, override=0.8)
     assert fixed.root == 0.8 and set(fixed.bone.values()) == {0.8}
+
+
+@pytest.mark.parametrize("robot", ["g1", "h1_2"])
+def test_a_deep_squat_folds_hips_and_knees_with_the_feet_planted(robot):
+    """Folding the legs brings neighbours in the tree together (G1's hip-roll links against its
+    pelvis): they may touch, so the hips and knees bend as a human's do, the feet stay pinned and
+    no joint jumps (at the robots' own speed limits H1-2's hip yaws swung across in two frames)."""
+    from mimicsim.retarget.human.procedural import Squat, Stand, generate
+    from mimicsim.retarget.quality import evaluate
+
+    spec = load_robot(robot)
+    clip = generate([Stand(0.5), Squat(depth=0.5), Stand(0.3), Squat(depth=0.45, duration=1.6)], name="squats")
+    summary, _ = evaluate(retarget(clip, spec), spec)
+    assert all(summary["passes"].values()), summary["passes"]
+    assert summary["frames_over_3pi"] == 0
+    assert summary["keypoint_error_mm"] < 12.0
+    assert summary["foot_slide_max_mm"] < 6.0

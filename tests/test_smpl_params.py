@@ -243,7 +243,7 @@ def test_batch_reads_a_mixed_folder_with_body_models(models: Path, tmp_path: Pat
     np.savez(clips / "amass.npz", poses=poses, trans=Z_UP.apply(trans), betas=np.zeros(16), mocap_framerate=30.0)
     joints = load_motion(clips / "amass.npz", body_models=models).positions
     np.save(clips / "joints.npy", joints)
-    summary = run_batch(clips, tmp_path / "out", "g1", load_options={"body_models": str(models)}, progress=False)
+    summary = run_batch(clips, tmp_path / "out", "g1", read={"body_models": str(models)}, progress=False)
     assert (summary.done, summary.failed) == (2, 0), summary.failures
 
 

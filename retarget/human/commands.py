@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
 
-from mimicsim.retarget.human.formats import load_motion
-from mimicsim.retarget.human.formats.body_model import BodyModelOptions
-from mimicsim.retarget.human.motion import HumanMotion
 from mimicsim.retarget.human.normalize import floor_height, normalize
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read the file (all optional: the format and its conventions are detected)."""
-
-    format: Literal["humanml3d", "rep272", "joints", "mdm", "bvh", "npz", "smpl"] | None = None
-    """File format; detected from the extension and array shape when omitted. mdm must be asked for
-    (it unpickles the file: trusted files only)."""
-    fps: float | None = None
-    """Frame rate of .npy files (default 20 for HumanML3D-family, 30 for 272-dim)."""
-    mean: Path | None = None
-    """Mean.npy the features were normalised with (263/272-dim features)."""
-    std: Path | None = None
-    """Std.npy the features were normalised with."""
-    up: str | None = None
-    """The file's up axis (x, y, z, -y, ... or auto)."""
-    units: str | None = None
-    """m, cm, mm, cmu, in, or metres per unit (BVH default: detected)."""
-    mapping: Path | None = None
-    """JSON joint mapping onto the 22 SMPL joints, for unknown skeletons."""
-    sample: int | None = None
-    """Sample index in MDM results / (N, 22, 3, T) batches."""
-
-    def load(self, path: Path, body: BodyModelOptions = BodyModelOptions()) -> HumanMotion:
-        """The motion; loader warnings stay in `source.details["warning"]` (shown by `info`)."""
-        options = {k: v for k, v in asdict(self).items() if v is not None and k != "format"} | body.options()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return load_motion(path, self.format, **options)
-
-
-Options = Annotated[ReadOptions, tyro.conf.OmitArgPrefixes]
-BodyOptions = Annotated[BodyModelOptions, tyro.conf.OmitArgPrefixes]
+from mimicsim.retarget.human.read_options import Options, ReadOptions
 
 
 def _percent(fraction: float) -> str:
@@ -54,7 +16,7 @@ def _percent(fraction: float) -> str:
 
 
 def motion_info(
-    file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOptions(), body: BodyOptions = BodyModelOptions()
+    file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOptions()
 ) -> None:
     """Describe a human motion file: format, frames, fps, duration, height, contacts and plausibility.
 
@@ -63,7 +25,7 @@ def motion_info(
     """
     from mimicsim.retarget.human.plausibility import human_plausibility  # CLI glue may reach up a layer
 
-    motion = read.load(file, body)
+    motion = read.load(file)
     floor = floor_height(motion.positions, motion.joint_names)
     ready = normalize(motion)
     v = human_plausibility(ready)
@@ -95,7 +57,6 @@ def motion_render(
     file: Annotated[Path, tyro.conf.Positional],
     out: Path = Path("motion.mp4"),
     read: Options = ReadOptions(),
-    body: BodyOptions = BodyModelOptions(),
     width: int = 640,
     height: int = 480,
     video_fps: float | None = None,
@@ -117,7 +78,7 @@ def motion_render(
 
     check_writable(out)
     check_image_size(width, height)
-    motion = read.load(file, body)
+    motion = read.load(file)
     if not raw:
         motion = normalize(motion, contacts=False)
     render_skeleton_video(motion, out, width=width, height=height, fps=video_fps)

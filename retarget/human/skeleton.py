@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 SMPL_JOINTS: tuple[str, ...] = (
@@ -99,3 +101,27 @@ def rest_offsets(bone_lengths: tuple[float, ...] | None = None) -> np.ndarray:
     directions = np.asarray(SMPL_REST_DIRECTIONS, dtype=float)
     norms = np.linalg.norm(directions, axis=1, keepdims=True)
     return directions / np.where(norms > 0, norms, 1.0) * lengths[:, None]
+
+
+LIMB_BONES: tuple[tuple[str, str], ...] = tuple(
+    (f"{side}_{a}", f"{side}_{b}")
+    for side in ("left", "right")
+    for a, b in (("hip", "knee"), ("knee", "ankle"), ("ankle", "foot"), ("shoulder", "elbow"), ("elbow", "wrist"))
+)
+"""The limb bones (thighs, shins, feet, upper arms, forearms) as (parent joint, child joint)."""
+
+
+def limb_angular_speed(positions: np.ndarray, names: Sequence[str], fps: float) -> np.ndarray:
+    """(T-1,) how fast the fastest limb bone turns between consecutive frames (rad/s): the angle
+    between its directions in the two frames, times the frame rate. Twist about a bone is not
+    seen in joint positions, so it is not counted. Bones with a joint missing from `names` are
+    skipped."""
+    index = {name: i for i, name in enumerate(names)}
+    bones = [(index[a], index[b]) for a, b in LIMB_BONES if a in index and b in index]
+    if not bones or len(positions) < 2:
+        return np.zeros(max(len(positions) - 1, 0))
+    parents, children = np.array(bones).T
+    direction = positions[:, children] - positions[:, parents]
+    direction /= np.maximum(np.linalg.norm(direction, axis=-1, keepdims=True), 1e-9)
+    cos = (direction[1:] * direction[:-1]).sum(axis=-1)
+    return np.arccos(np.clip(cos, -1.0, 1.0)).max(axis=1) * fps

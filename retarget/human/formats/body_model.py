@@ -28,7 +28,7 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -51,25 +51,6 @@ _SMPLX_SHAPE_SPACE = 300
 """SMPL-X 1.1 stores 300 shape then 100 expression directions; SMPL-X 1.0 stores 10 and 10."""
 _SMPLX_FULL_DIRS = 400
 _ARRAYS = ("v_template", "shapedirs", "J_regressor", "kintree_table")
-
-
-@dataclass(frozen=True)
-class BodyModelOptions:
-    """Where the user's SMPL / SMPL-H / SMPL-X model files are, for motions given as body-model
-    parameters (AMASS and the like); other files ignore these."""
-
-    body_models: Path | None = None
-    """Folder with your licensed model files (smplx/SMPLX_NEUTRAL.npz, smplh/male/model.npz, ...);
-    default: $MIMICSIM_BODY_MODELS."""
-    gender: Literal["neutral", "male", "female"] | None = None
-    """Body model gender (default: the file's, else neutral)."""
-    model_type: Literal["smpl", "smplh", "smplx"] | None = None
-    """Body model (default: the file's, else from the pose width)."""
-
-    def options(self) -> dict[str, str]:
-        """The set options as `load_motion` keywords (JSON-able, for batch jobs)."""
-        chosen = {"body_models": self.body_models, "gender": self.gender, "model_type": self.model_type}
-        return {k: str(v) for k, v in chosen.items() if v is not None}
 
 
 @dataclass(frozen=True)
