@@ -92,10 +92,10 @@ def refine_demo_clip(kinematic_npz: Path, out: Path) -> Refinement:
     """Refine the demo clip's G1 retarget with the policy the repository ships
     (`pretrained_policy("g1")`); write the physical motion to `out` (.npz) and its video beside it
     (`out` with suffix .mp4; the kinematic reference is drawn as a blue ghost)."""
+    from mimicsim.policies.tracking.load import load_tracker
     from mimicsim.policies.tracking.pretrained import pretrained_policy
     from mimicsim.policies.tracking.refine import refine_motion
     from mimicsim.policies.tracking.rollout_video import render_motion
-    from mimicsim.policies.tracking.load import load_tracker
 
     kinematic = load(kinematic_npz)
     refinement = refine_motion(kinematic, load_tracker(pretrained_policy(kinematic.robot)), str(kinematic_npz))

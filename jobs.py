@@ -32,7 +32,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path, PurePosixPath
@@ -118,7 +118,7 @@ Stop = Callable[[], bool]
 
 def run_items(
     work: Work, items: Sequence[Item], *, workers: int = 1, ray: str | None = None, stop: Stop = lambda: False
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """Results of `work` on `items` as they finish (in any order). `stop()` true: hand out no
     more items and end once the running ones are done."""
     if not items:
@@ -308,9 +308,9 @@ def _run_ray(work: Work, items: Sequence[Item], address: str, workers: int, stop
                 ray.init(address=address, include_dashboard=False, log_to_driver=False)
         except Exception as exc:  # bad address, unreachable cluster, failed start: the user can fix it
             raise ConfigError(f"cannot start or reach Ray at {address!r}: {exc}") from None
-    actor_class = ray.remote(num_cpus=1)(_RayWorker)
+    actor_class: Any = ray.remote(num_cpus=1)(_RayWorker)
     count = min(len(items), max(1, int(ray.cluster_resources().get("CPU", 1))))
-    actors = [actor_class.remote(work) for _ in range(count)]
+    actors: list[Any] = [actor_class.remote(work) for _ in range(count)]
     idle = deque(actors)
     queue = deque(items)
     running: dict[Any, tuple[Any, Item]] = {}

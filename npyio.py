@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import typing
 import zipfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import IO
 
@@ -64,9 +65,11 @@ def _read_header(where: str | Path, stream: IO[bytes]) -> tuple[tuple[int, ...],
         raise InputFileError(where, "not a NumPy .npy file (its first bytes are not the .npy magic string)")
     try:
         version = tuple(stream.read(2))
-        reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(
-            version  # type: ignore[call-overload]
-        )
+        readers: dict[tuple[int, ...], Callable[[IO[bytes]], tuple]] = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }
+        reader = readers.get(version)
         if reader is None:
             raise InputFileError(where, f".npy format version {version} is not supported (1.0 and 2.0 are)")
         shape, fortran, dtype = reader(stream)
@@ -140,7 +143,7 @@ def read_npz(path: Path, keys: Collection[str] | None = None) -> dict[str, np.nd
                         where, f"truncated: the header promises {size} bytes, the member holds {member.file_size}"
                     )
                 body = bytearray(size)  # filled in place: the array owns it, writable, no second copy
-                got = stream.readinto(body)
+                got = typing.cast(io.BufferedIOBase, stream).readinto(body)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             raise InputFileError(path, f"a damaged .npz archive ({exc})") from None
         if got < size:

@@ -28,7 +28,7 @@ def build_robot(config: RobotConfig) -> RobotSpec:
         armature = next((value for pattern, value in config.armature if pattern in joint.name), None)
         if armature is not None:
             joint.armature = armature
-    for joint, p, d in zip(joints, kp, kd):
+    for joint, p, d in zip(joints, kp, kd, strict=True):
         act = spec.add_actuator(name=joint.name, target=joint.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         act.set_to_position(kp=p, kv=d)
         act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
@@ -54,7 +54,7 @@ def build_robot(config: RobotConfig) -> RobotSpec:
     data = mujoco.MjData(model)
     data.qpos[:] = qpos
     mujoco.mj_forward(model, data)
-    for side, body_name in zip(("left", "right"), config.feet):
+    for side, body_name in zip(("left", "right"), config.feet, strict=True):
         centre = _sole_centre(model, data, body_name)
         _body(spec, config, body_name).add_site(
             name=SOLE_SITE.format(side=side), pos=centre, size=[0.01, 0, 0], group=5, rgba=[0.1, 0.8, 0.1, 1]
@@ -71,7 +71,7 @@ def build_robot(config: RobotConfig) -> RobotSpec:
 
     joint_ids = [model.joint(j.name).id for j in joints]
     lower, upper = model.jnt_range[joint_ids].T.copy()
-    effort = np.array([efforts.get(j.name, np.inf) for j in joints])
+    effort_limit = np.array([efforts.get(j.name, np.inf) for j in joints])
     return RobotSpec(
         name=config.name,
         model=model,
@@ -81,14 +81,14 @@ def build_robot(config: RobotConfig) -> RobotSpec:
         qvel_adr=model.jnt_dofadr[joint_ids].copy(),
         lower=lower,
         upper=upper,
-        effort_limit=effort,
+        effort_limit=effort_limit,
         velocity_limit=np.full(len(joints), config.velocity_limit),
         kp=kp,
         kd=kd,
         default_qpos=qpos,
         standing_height=float(highest),
         mass=float(model.body_subtreemass[0]),
-        sole_sites=tuple(SOLE_SITE.format(side=s) for s in ("left", "right")),
+        sole_sites=(SOLE_SITE.format(side="left"), SOLE_SITE.format(side="right")),
         keypoint_sites={j: KEYPOINT_SITE.format(joint=j) for j in config.keypoints},
     )
 
@@ -98,9 +98,8 @@ def _effort_limits(spec: mujoco.MjSpec) -> dict[str, float]:
     (a motor's ctrlrange with gear 1 is its torque range; a position servo's forcerange)."""
     limits: dict[str, float] = {}
     for joint in spec.joints:
-        if joint.actfrclimited == mujoco.mjtLimited.mjLIMITED_TRUE or np.any(joint.actfrcrange):
-            if np.any(joint.actfrcrange):
-                limits[joint.name] = float(np.max(np.abs(joint.actfrcrange)))
+        if np.any(joint.actfrcrange):
+            limits[joint.name] = float(np.max(np.abs(joint.actfrcrange)))
     for act in spec.actuators:
         rng = act.forcerange if np.any(act.forcerange) else act.ctrlrange * act.gear[0]
         if act.target not in limits and np.any(rng):

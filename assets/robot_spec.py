@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -34,6 +35,10 @@ class RobotSpec:
     """Sites at the centre of the left and right soles."""
     keypoint_sites: dict[str, str]
     """SMPL joint name -> site name on the robot."""
+    derived: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+    """Set-up that other modules derive from this robot once and reuse (the collision queries:
+    copying a mesh model costs tens of milliseconds, more than retargeting a short clip); it lives
+    and dies with the robot, so a worker that loads the robot once sets it up once."""
 
     @property
     def dof(self) -> int:

@@ -41,7 +41,7 @@ def hold_pose(
     (or per control interval when no video is written). Renders only the frames that are kept."""
     model, data = spec.model, spec.make_data()
     steps_per_frame = max(1, round(1.0 / (fps * model.opt.timestep)))
-    n_frames = int(round(seconds * fps))
+    n_frames = round(seconds * fps)
     heights = np.empty(n_frames + 1)
     heights[0] = data.qpos[2]
     with ExitStack() as stack:
@@ -53,7 +53,7 @@ def hold_pose(
         for frame in tqdm(range(n_frames), desc=f"{spec.name} hold pose", disable=video is None, leave=False):
             mujoco.mj_step(model, data, nstep=steps_per_frame)
             heights[frame + 1] = data.qpos[2]
-            if renderer is not None:
+            if renderer is not None and writer is not None:
                 renderer.update_scene(data, camera)
                 writer.append_data(renderer.render())
     return heights

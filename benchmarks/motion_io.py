@@ -44,7 +44,7 @@ def main() -> None:
     if SHARED.is_dir():
         for name, options in CLIPS.items():
             motion = load_motion(SHARED / name, **options)
-            seconds = best_of(args.repeats, lambda: load_motion(SHARED / name, **options))
+            seconds = best_of(args.repeats, lambda name=name, options=options: load_motion(SHARED / name, **options))
             rows.append((f"load {name}", f"{seconds * 1000:.1f} ms", f"{motion.num_frames / seconds:,.0f} frames/s"))
         cmu = load_motion(SHARED / "bvh/cmu_01_01.bvh")
         seconds = best_of(args.repeats, lambda: normalize(cmu))

@@ -61,8 +61,8 @@ def main() -> None:
         for cameras in (0, 1, 2):
             obs = observation(cameras)
             message = pack({"method": "infer", "obs": obs})
-            codec = per_call_ms(lambda: unpack(pack({"method": "infer", "obs": obs})), args.requests)
-            trip = per_call_ms(lambda: remote.infer(obs), args.requests)
+            codec = per_call_ms(lambda obs=obs: unpack(pack({"method": "infer", "obs": obs})), args.requests)
+            trip = per_call_ms(lambda obs=obs: remote.infer(obs), args.requests)
             print(f"{cameras:>7} | {len(message) / 1024:>11.1f} | {codec:>14.3f} | {trip:>13.3f} | {1e3 / trip:>9.0f}")
 
 

@@ -44,7 +44,7 @@ def plot(eval_csv: Path, png: Path, minutes: float) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = list(csv.DictReader(open(eval_csv)))
+    rows = list(csv.DictReader(eval_csv.open()))
     t = [float(r["wall_seconds"]) / 60 for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.step(t, [float(r["success_rate"]) for r in rows], where="post", label="success (PHC)", color="tab:green")
@@ -82,7 +82,7 @@ def main() -> None:
     resume = latest if latest.is_file() else None
     spent = read_checkpoint(latest).header["wall_seconds"] / 60 if resume else 0.0
     done = (args.out / "run" / "eval.csv").is_file() and any(
-        float(r["success_rate"]) == 1.0 for r in csv.DictReader(open(args.out / "run" / "eval.csv"))
+        float(r["success_rate"]) == 1.0 for r in csv.DictReader((args.out / "run" / "eval.csv").open())
     )
     if not done and spent < args.minutes:
         config = TrainConfig(steps=10**9, eval_every=args.eval_every, stop_on_success=1, seed=args.seed)
@@ -90,7 +90,7 @@ def main() -> None:
         config = dataclasses.replace(config, max_minutes=min(args.minutes, spent + segment))
         result = train_tracker([clip], args.out / "run", config, resume)
         spent, done = result.wall_seconds / 60, result.first_success_seconds is not None
-    rows = list(csv.DictReader(open(args.out / "run" / "eval.csv")))
+    rows = list(csv.DictReader((args.out / "run" / "eval.csv").open()))
     first = next((r for r in rows if float(r["success_rate"]) == 1.0), None)
     if done or spent >= args.minutes:
         plot(args.out / "run" / "eval.csv", args.out / "success_vs_wallclock.png", args.minutes)
@@ -98,7 +98,8 @@ def main() -> None:
     print(f"{'clip':<14} {'minutes':>8} {'steps':>10} {'success':>8} {'tracked':>8} {'body err m':>10}")
     print(
         f"{'walk (G1)':<14} {float(last['wall_seconds']) / 60:>8.1f} {int(last['timesteps']):>10} "
-        f"{float(last['success_rate']):>8.2f} {float(last['tracked_fraction']):>8.2f} {float(last['mean_body_error_m']):>10.3f}"
+        f"{float(last['success_rate']):>8.2f} {float(last['tracked_fraction']):>8.2f} "
+        f"{float(last['mean_body_error_m']):>10.3f}"
     )
     if first is not None:
         print(

@@ -1,13 +1,15 @@
 """How well a physical rollout follows its kinematic reference.
 
-| metric | meaning |
-|---|---|
-| success | PHC's rule: the whole clip without termination, and the mean distance of the tracked bodies from the reference at most 0.5 m in every frame |
-| mpjpe_global_mm | mean distance of the robot's keypoints (the SMPL joints it was retargeted on) from the reference's, world frame |
-| mpjpe_root_mm | the same with each pose taken relative to its own pelvis (drift removed) |
-| joint_error_rad | mean absolute joint-angle error |
-| foot_slide_mm_per_frame | horizontal sole travel between frames in which the simulated foot touches the floor (mean); also per second |
-| ground_penetration_max_mm, ground_penetration_frames | deepest collision geometry below the floor; frames deeper than 1 cm |
+- success: PHC's rule — the whole clip without termination, and the mean distance of the tracked
+  bodies from the reference at most 0.5 m in every frame;
+- mpjpe_global_mm: mean distance of the robot's keypoints (the SMPL joints it was retargeted on)
+  from the reference's, world frame;
+- mpjpe_root_mm: the same with each pose taken relative to its own pelvis (drift removed);
+- joint_error_rad: mean absolute joint-angle error;
+- foot_slide_mm_per_frame: horizontal sole travel between frames in which the simulated foot
+  touches the floor (mean); also per second;
+- ground_penetration_max_mm, ground_penetration_frames: deepest collision geometry below the
+  floor; frames deeper than 1 cm.
 
 Reference and rollout are compared at the rollout's frames (the reference is resampled to them);
 foot slide and penetration are measured on the simulated motion with the same definitions as the
@@ -106,8 +108,8 @@ def format_table(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
     body = [
         [name] + [fmt.format(m[key]) if m.get(key) is not None else "-" for key, _, fmt in COLUMNS] for name, m in rows
     ]
-    widths = [max(len(str(r[i])) for r in [header] + body) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header] + body)
+    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *body])
 
 
 def _positions(

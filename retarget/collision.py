@@ -137,28 +137,20 @@ class Contacts:
         return int(self.dist.size)
 
 
-_QUERIES: dict[tuple[type, int, float], tuple[mujoco.MjModel, ContactQuery | TrackedContacts]] = {}
-
-
-def _cached(kind: type, spec: RobotSpec, margin: float):
-    key = (kind, id(spec.model), margin)
-    cached = _QUERIES.get(key)
-    if cached is None or cached[0] is not spec.model:
-        if len(_QUERIES) > 16:
-            _QUERIES.clear()
-        cached = _QUERIES[key] = (spec.model, kind(spec, margin))
-    return cached[1]
-
-
 def contact_query(spec: RobotSpec, margin: float) -> ContactQuery:
-    """A `ContactQuery` for this robot model, built once per process (copying a mesh model costs
-    tens of milliseconds, more than retargeting a short clip)."""
-    return _cached(ContactQuery, spec, margin)
+    """The `ContactQuery` of this robot, built on first use and kept with it (`RobotSpec.derived`)."""
+    key = (ContactQuery, margin)
+    if key not in spec.derived:
+        spec.derived[key] = ContactQuery(spec, margin)
+    return spec.derived[key]
 
 
 def tracked_contacts(spec: RobotSpec, margin: float) -> TrackedContacts:
-    """The solver's `TrackedContacts` for this robot model, set up once per process."""
-    return _cached(TrackedContacts, spec, margin)
+    """The solver's `TrackedContacts` of this robot, set up on first use and kept with it."""
+    key = (TrackedContacts, margin)
+    if key not in spec.derived:
+        spec.derived[key] = TrackedContacts(spec, margin)
+    return spec.derived[key]
 
 
 class ContactQuery:
@@ -230,7 +222,7 @@ def _moved(pos0: np.ndarray, mat0: np.ndarray, pos1: np.ndarray, mat1: np.ndarra
 
 
 @njit(cache=True)
-def _in_frame(frame_pos: np.ndarray, frame_mat: np.ndarray, pos: np.ndarray, mat: np.ndarray, out_pos, out_mat):  # noqa: PLR0917
+def _in_frame(frame_pos: np.ndarray, frame_mat: np.ndarray, pos: np.ndarray, mat: np.ndarray, out_pos, out_mat):
     """`out_pos`, `out_mat`: the pose (pos, mat) expressed in the frame (frame_pos, frame_mat)."""
     for i in range(3):
         out_pos[i] = 0.0
@@ -243,7 +235,7 @@ def _in_frame(frame_pos: np.ndarray, frame_mat: np.ndarray, pos: np.ndarray, mat
 
 
 @njit(cache=True)
-def _advance(  # noqa: PLR0917 - one flat call keeps numba's dispatch cheap
+def _advance(
     geoms: np.ndarray,
     geom_xpos: np.ndarray,
     geom_xmat: np.ndarray,
@@ -310,7 +302,7 @@ def _advance(  # noqa: PLR0917 - one flat call keeps numba's dispatch cheap
 
 
 @njit(cache=True)
-def _collect(  # noqa: PLR0917 - one flat call keeps numba's dispatch cheap
+def _collect(
     floor_geom: np.ndarray,
     floor_dist: np.ndarray,
     floor_frame: np.ndarray,
@@ -544,9 +536,3 @@ class CollisionAvoidance:
         half = 0.5 * contacts.dist[:, None] * contacts.normal
         bodies = self.query.model.geom_bodyid[np.concatenate([contacts.geom1, contacts.geom2])]
         return bodies, np.concatenate([contacts.pos - half, contacts.pos + half])
-
-    def rows(self, contacts: Contacts, jacobians: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(G, h) with G dq <= h, given the (2n, 3, nv) Jacobians of the `witnesses`."""
-        n = len(contacts)
-        G = np.einsum("ci,civ->cv", contacts.normal, jacobians[:n] - jacobians[n:])
-        return G, self.gain * (contacts.dist - self.d_min(contacts))

@@ -33,7 +33,7 @@ def contact_phases(flags: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) frame ranges where `flags` is true."""
     padded = np.concatenate([[False], np.asarray(flags, dtype=bool), [False]])
     edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def contact_shift(ankle_z: np.ndarray, contacts: np.ndarray, rest_z: np.ndarray) -> np.ndarray:
@@ -75,14 +75,14 @@ def place_on_ground(
 
 def keep_ankles_up(positions: np.ndarray, names: tuple[str, ...], rest: RobotRest) -> None:
     """Raise (in place) ankle targets (T, K, 3) that are below the robot's standing ankle height."""
-    for (ankle, _), height in zip(FEET, ankle_heights(rest)):
+    for (ankle, _), height in zip(FEET, ankle_heights(rest), strict=True):
         k = names.index(ankle)
         positions[:, k, 2] = np.maximum(positions[:, k, 2], height)
 
 
 def restep_lift(fps: float, step_seconds: float = STEP_SECONDS, step_height: float = STEP_HEIGHT) -> np.ndarray:
     """(frames,) height added to a re-stepping foot, frame by frame: a half sine."""
-    gap = max(2, int(round(step_seconds * fps)))
+    gap = max(2, round(step_seconds * fps))
     return step_height * np.sin(np.pi * (np.arange(gap) + 1) / (gap + 1))
 
 
@@ -148,7 +148,7 @@ def blend_weight(distance: np.ndarray, window: int) -> np.ndarray:
 
 
 def blend_frames(blend_seconds: float, fps: float) -> int:
-    return max(1, int(round(blend_seconds * fps)))
+    return max(1, round(blend_seconds * fps))
 
 
 def pin_contacts(

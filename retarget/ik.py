@@ -378,7 +378,7 @@ class KeypointIK:
         self._moved()
         return float(np.abs(dq).max())
 
-    def _solve_qp(  # noqa: PLR0917
+    def _solve_qp(
         self,
         H: np.ndarray,
         f: np.ndarray,

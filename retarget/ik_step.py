@@ -70,7 +70,7 @@ def _add_rows(H: np.ndarray, f: np.ndarray, J: np.ndarray, e: np.ndarray, w: np.
 
 
 @njit(cache=True)
-def assemble(  # noqa: PLR0917, PLR0912, PLR0915 - one flat call keeps numba's dispatch cheap
+def assemble(  # noqa: PLR0912, PLR0915 - one flat call keeps numba's dispatch cheap
     site_xpos: np.ndarray,
     xmat: np.ndarray,
     cdof: np.ndarray,

@@ -40,7 +40,7 @@ def point_rows(cdof: np.ndarray, chain: np.ndarray, body: int, offset: np.ndarra
 
 
 @njit(cache=True)
-def normal_row(  # noqa: PLR0917 - compiled functions take no keyword-only arguments
+def normal_row(
     cdof: np.ndarray, chain: np.ndarray, body: int, offset: np.ndarray, normal: np.ndarray, out: np.ndarray
 ) -> None:
     """`out` (nv,) += d(normal . point)/dq for a point fixed to `body` at `offset` (see `point_rows`)."""

@@ -79,12 +79,15 @@ def evaluate(motion: RobotMotion, spec: RobotSpec | None = None) -> tuple[dict[s
         contacts = query.query(data)
         floor = query.is_floor(contacts)
         depth = np.minimum(np.where(floor, 0.0, contacts.rest), 0.0) - contacts.dist
-        for kind, mask, series in (("ground", floor, ground), ("self", ~floor, self_depth)):
+        for kind, mask, per_frame in (("ground", floor, ground), ("self", ~floor, self_depth)):
             if mask.any():
                 i = int(np.flatnonzero(mask)[np.argmax(depth[mask])])
-                series[t] = max(0.0, depth[i])
-                if series[t] > deepest[kind][0]:
-                    deepest[kind] = (series[t], f"{query.describe(contacts.geom1[i], contacts.geom2[i])} at frame {t}")
+                per_frame[t] = max(0.0, depth[i])
+                if per_frame[t] > deepest[kind][0]:
+                    deepest[kind] = (
+                        per_frame[t],
+                        f"{query.describe(contacts.geom1[i], contacts.geom2[i])} at frame {t}",
+                    )
         soles[t] = data.site_xpos[sole_ids]
         keypoints[t] = data.site_xpos[kp_ids]
 
@@ -98,7 +101,7 @@ def evaluate(motion: RobotMotion, spec: RobotSpec | None = None) -> tuple[dict[s
             keypoint_error_p95_mm=1e3 * float(np.quantile(err, 0.95)),
             keypoint_error_max_mm=1e3 * float(err.max()),
             keypoint_error_by_joint_mm={
-                n: round(1e3 * float(e), 1) for n, e in zip(motion.keypoint_names, err.mean(axis=0))
+                n: round(1e3 * float(e), 1) for n, e in zip(motion.keypoint_names, err.mean(axis=0), strict=True)
             },
         )
     summary.update(
@@ -153,7 +156,7 @@ def _joint_speed(motion: RobotMotion) -> np.ndarray:
 
 def _wild(speed: np.ndarray, fps: float) -> np.ndarray:
     """(T-1,) transitions with a joint above 3 pi rad/s (a joint held to exactly 3 pi is not)."""
-    return (speed > WILD_SPEED * (1 + 1e-6) + LIMIT_TOLERANCE * fps).any(axis=1)
+    return np.asarray((speed > WILD_SPEED * (1 + 1e-6) + LIMIT_TOLERANCE * fps).any(axis=1))
 
 
 def _joint_jumps(motion: RobotMotion) -> dict[str, float | int]:

@@ -202,10 +202,11 @@ def segment_frames(motion: HumanMotion, contacts: np.ndarray | None) -> dict[str
     j = _joints(motion, list(SEGMENT_JOINTS))
     frames, upright = trunk_frames(j)
     frames = {name: calibrate_upright(frame, upright) for name, frame in frames.items()}
-    flat = tuple(
+    left, right = (
         flat_foot_elevation(j[f"{side}_ankle"], j[f"{side}_foot"], None if contacts is None else contacts[:, i])
         for i, side in enumerate(("left", "right"))
     )
+    flat = (left, right)
     return frames | foot_segment_frames(j, frames["pelvis"], flat)
 
 

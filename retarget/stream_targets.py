@@ -200,6 +200,7 @@ class OnlineTargets:
         contacts = self.contacts.update(joints)
         j = {name: joints[None, i] for i, name in enumerate(SMPL_JOINTS)}
         frames = self._segment_frames(j, contacts)
+        assert self.scales is not None  # set by the calibration above
         positions = place_keypoints(j, frames, self.rest, self.scales, self.origin)[0]
         self._ground(positions, contacts)
         stance: list[tuple[int, np.ndarray]] = []

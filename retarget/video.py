@@ -68,7 +68,7 @@ def render_side_by_side(
     camera.distance = 2.6 + gap
     camera.elevation = -12.0
     with make_renderer(model, width, height) as renderer, video_writer(out, video_fps) as writer:
-        for r, h in tqdm(list(zip(robot_frames, human_frames)), desc=f"render {spec.name}", leave=False):
+        for r, h in tqdm(list(zip(robot_frames, human_frames, strict=True)), desc=f"render {spec.name}", leave=False):
             data.qpos[:] = qpos[r]
             mujoco.mj_kinematics(model, data)
             robot_pelvis = qpos[r, :3]
@@ -77,7 +77,7 @@ def render_side_by_side(
             camera.lookat[:] = [*(robot_pelvis[:2] + 0.5 * side[:2]), 0.55 * spec.standing_height]
             camera.azimuth = np.degrees(yaw[r]) + 160.0
             renderer.update_scene(data, camera)
-            add_skeleton(renderer.scene, human.positions[h], human.parents, offset=shift, highlight=highlight)
+            add_skeleton(renderer.scene, human.positions[h], human.parents, offset=tuple(shift), highlight=highlight)
             if show_targets and robot_motion.keypoint_targets is not None:
                 _add_markers(renderer.scene, robot_motion.keypoint_targets[r])
             writer.append_data(renderer.render())

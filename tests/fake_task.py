@@ -19,7 +19,7 @@ class FakeTask(gym.Env):
     makes the episode invalid. Like the manipulation tasks, images are rendered at reset and on
     every `render_every`-th step only (`info["image_fresh"]`)."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 - Gymnasium reads it from the class
 
     def __init__(
         self,

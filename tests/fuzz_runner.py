@@ -4,8 +4,8 @@
 ways (truncations, wrong dtypes and shapes, out-of-range header numbers, NaN/inf, bad JSON fields,
 wrong types, unwritable outputs); `python fuzz_runner.py run DIR` then runs `mimicsim.cli.main` on
 each case in a fresh empty working folder, in a process that did nothing else, and prints one JSON
-line per case (argv, exit status, stderr, files left behind, the process's peak memory so far). Valid seeds are run too: they must succeed, so every failure
-comes from the damage.
+line per case (argv, exit status, stderr, files left behind, the process's peak memory so far).
+Valid seeds are run too: they must succeed, so every failure comes from the damage.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _bytes_cuts(data: bytes) -> list[int]:
     return sorted({0, 1, 7, 20, len(data) // 3, len(data) // 2, len(data) - 1})
 
 
-def human_motion_files(root: Path) -> Iterator[tuple[str, Path]]:
+def human_motion_files(root: Path) -> Iterator[tuple[str, Path]]:  # noqa: PLR0915 - one flat list of cases
     """A valid (T, 22, 3) y-up joints .npy, an npz and a BVH, then damaged versions of each."""
     from mimicsim.retarget.human.formats.bvh import write_bvh
     from mimicsim.retarget.human.formats.npz import save_npz
@@ -333,7 +333,8 @@ def human_cases(root: Path) -> list[Case]:
         if not name.startswith(("npy", "npz truncated", "bvh truncated")):  # one render verb is enough there
             found.append((f"motion render: {name}", ["motion", "render", str(path), "--out", "out.mp4"]))
     valid, out = found[0][1][2], _blocked(root)
-    return found + [
+    return [
+        *found,
         ("retarget: unwritable --out", ["retarget", valid, "--out", out + ".npz"]),
         ("retarget: unwritable --video", ["retarget", valid, "--out", "ok.npz", "--video", out + ".mp4"]),
         ("motion render: unwritable --out", ["motion", "render", valid, "--out", out + ".mp4"]),
@@ -370,7 +371,8 @@ def tracking_cases(root: Path) -> list[Case]:
             (f"refine --policy: {name}", ["refine", valid_robot, "--policy", str(path), "--out", "out.npz"]),
         ]
     out = _blocked(root)
-    return found + [
+    return [
+        *found,
         ("refine: unwritable --out", ["refine", valid_robot, "--policy", valid_checkpoint, "--out", out + ".npz"]),
         ("export-tracker: unwritable --out", ["export-tracker", valid_checkpoint, "--out", out + ".onnx"]),
         ("eval-tracking: unwritable --out", ["eval-tracking", valid_robot, "--policy", valid_checkpoint, "--out", out]),

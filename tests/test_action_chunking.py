@@ -17,7 +17,7 @@ def test_executes_k_actions_and_the_policy_sees_only_fresh_images():
     fake = env.unwrapped
     chunk = np.linspace(0.0, 0.3, 4)[:, None] * np.ones((4, 13))
     for query in (1, 2):
-        obs, reward, terminated, truncated, info = env.step(chunk)
+        obs, _reward, _terminated, _truncated, info = env.step(chunk)
         assert info["chunk_steps"] == 2
         np.testing.assert_allclose(obs["state"], chunk[1], rtol=1e-6)  # the 2nd action, not the 4th
         assert obs["image"]["ego"][0, 0, 0] == 2 * query  # rendered after this chunk's last step
@@ -28,7 +28,7 @@ def test_executes_k_actions_and_the_policy_sees_only_fresh_images():
 def test_a_render_period_that_misses_the_query_steps_fails_loudly():
     env = make(horizon=4, replan_steps=2, render_every=3)
     env.reset(seed=0)
-    with pytest.raises(RuntimeError, match="stale images .* render_every=2"):
+    with pytest.raises(RuntimeError, match=r"stale images .* render_every=2"):
         env.step(np.zeros((4, 13)))
 
 

@@ -103,7 +103,7 @@ def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path):
 
 def test_a_corrupt_manifest_is_one_clear_error(tmp_path):
     (tmp_path / MANIFEST).write_bytes(b"this is not a database" * 100)
-    with pytest.raises(InputFileError, match="not a mimicsim manifest .* delete it to start the job over"):
+    with pytest.raises(InputFileError, match=r"not a mimicsim manifest .* delete it to start the job over"):
         _run(tmp_path)
 
 

@@ -48,7 +48,7 @@ def test_check_env(env_id):
 def test_same_seed_same_episode_different_seed_differs(env_id):
     first, info_a = _rollout(env_id, seed=3)
     second, info_b = _rollout(env_id, seed=3)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a.keys() == b.keys()
         for key in a:
             if isinstance(a[key], np.ndarray):
@@ -98,7 +98,7 @@ def test_exploding_physics_marks_the_episode_invalid():
     env = gym.make("mimicsim/PickPlace-v0", cameras=()).unwrapped
     obs, _ = env.reset(seed=0)
     env.data.qvel[:] = 1e6
-    obs, _, terminated, truncated, info = env.step(obs["state"])
+    obs, _, terminated, _truncated, info = env.step(obs["state"])
     assert info["invalid"] and terminated and not info["is_success"]
     assert np.all(np.isfinite(obs["state"]))
     env.close()

@@ -204,18 +204,18 @@ def test_bvh_euler_orders_compose_intrinsically(order, tmp_path):
     names, parents = ["root", "a", "b"], [-1, 0, 1]
     offsets = np.array([[0.0, 0.0, 0.0], [0.0, 0.3, 0.0], [0.2, 0.0, 0.1]])
     rot_channels = tuple(f"{axis}rotation" for axis in order)
-    channels = [("Xposition", "Yposition", "Zposition") + rot_channels, rot_channels, rot_channels]
+    channels = [("Xposition", "Yposition", "Zposition", *rot_channels), rot_channels, rot_channels]
     angles = rng.uniform(-90, 90, (4, 3, 3))
     frames = np.concatenate([rng.normal(size=(4, 3)), angles.reshape(4, 9)], axis=1)
     skeleton, _, parsed = parse_bvh(bvh_text(names, parents, offsets, channels, frames))
     positions, _ = forward_kinematics(skeleton, parsed)
     for f in range(4):  # the same chain composed independently, one elementary rotation at a time
 
-        def local(j):
+        def local(j, f=f):
             return np.linalg.multi_dot(
                 [
                     Rotation.from_euler(axis.lower(), angle, degrees=True).as_matrix()
-                    for axis, angle in zip(order, angles[f, j])
+                    for axis, angle in zip(order, angles[f, j], strict=True)
                 ]
             )
 
@@ -338,7 +338,7 @@ def test_user_mapping_for_an_unknown_skeleton(clip, tmp_path):
         for keyword in ("JOINT", "ROOT"):
             text = text.replace(f"{keyword} {name}\n", f"{keyword} {renamed[name]}\n")
     path.write_text(text)
-    with pytest.raises(InputFileError, match="unknown skeleton.*mapping="):
+    with pytest.raises(InputFileError, match=r"unknown skeleton.*mapping="):
         load_motion(path)
     mapping = tmp_path / "mapping.json"
     mapping.write_text(json.dumps(renamed))

@@ -162,13 +162,13 @@ CASES = [
     Case("normalised 272 features", npy("n272.npy", NORMALISED_272), "look normalised"),
     Case(
         "mean of the wrong size",
-        lambda d: npy("f.npy", NORMALISED_263)(d),
+        npy("f.npy", NORMALISED_263),
         "std has 10 values",
         (("mean", np.zeros(263)), ("std", np.ones(10))),
     ),
     Case(
         "mean without std",
-        lambda d: npy("f.npy", NORMALISED_263)(d),
+        npy("f.npy", NORMALISED_263),
         "give both mean= and std=",
         (("mean", np.zeros(263)),),
     ),
@@ -209,13 +209,13 @@ CASES = [
     Case("truncated bvh hierarchy", raw("th.bvh", BVH[:400]), "no MOTION section"),
     Case(
         "non-numeric bvh value",
-        raw("nn.bvh", bvh_rows(lambda r: r[:5] + ["1.0 abc " + r[5]] + r[6:])),
+        raw("nn.bvh", bvh_rows(lambda r: [*r[:5], "1.0 abc " + r[5], *r[6:]])),
         "'abc' is not a number",
     ),
-    Case("extra bvh values", raw("ex.bvh", bvh_rows(lambda r: r + ["1 2 3"])), "extra values"),
+    Case("extra bvh values", raw("ex.bvh", bvh_rows(lambda r: [*r, "1 2 3"])), "extra values"),
     Case(
         "zero frame time",
-        raw("ft.bvh", bvh_rows(lambda r: [r[0], "Frame Time: 0"] + r[2:])),
+        raw("ft.bvh", bvh_rows(lambda r: [r[0], "Frame Time: 0", *r[2:]])),
         "Frame Time must be positive",
     ),
     Case("one-frame bvh", raw("of.bvh", bvh_rows(lambda r: ["Frames: 1", r[1], r[2]])), "at least 2 frames"),
@@ -226,7 +226,7 @@ CASES = [
     ),
     Case("bad offset", raw("bo.bvh", BVH.replace("OFFSET 0.000000000", "OFFSET zero", 1)), "expected a number"),
     Case(
-        "NaN in bvh frames", raw("nan.bvh", bvh_rows(lambda r: r[:4] + ["nan " + r[4].split(" ", 1)[1]] + r[5:])), "NaN"
+        "NaN in bvh frames", raw("nan.bvh", bvh_rows(lambda r: [*r[:4], "nan " + r[4].split(" ", 1)[1], *r[5:]])), "NaN"
     ),
     Case(
         "centimetre bvh read as metres",
@@ -323,7 +323,11 @@ def test_cli_subprocess_exit_status_and_single_line(tmp_path):
     bad = tmp_path / "bad.bvh"
     bad.write_text(BVH[:400])
     result = subprocess.run(
-        [sys.executable, "-m", "mimicsim.cli", "motion", "info", str(bad)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mimicsim.cli", "motion", "info", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 2
     expected = f"mimicsim: error: {bad}: malformed BVH: no MOTION section (truncated?)"

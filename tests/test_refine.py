@@ -12,9 +12,9 @@ from mimicsim.envs.tracking.config import TrackingEnvCfg
 from mimicsim.envs.tracking.reference_clips import arm_wave_clip, floating_clip
 from mimicsim.errors import InputFileError
 from mimicsim.eval.tracking_metrics import tracking_metrics
+from mimicsim.policies.tracking.load import load_tracker
 from mimicsim.policies.tracking.refine import refine_file, refine_motion
 from mimicsim.policies.tracking.refine_batch import refine_batch
-from mimicsim.policies.tracking.load import load_tracker
 from mimicsim.policies.tracking.training import PPOConfig, TrainConfig, train_tracker
 from mimicsim.retarget import robot_motion
 

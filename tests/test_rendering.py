@@ -17,6 +17,6 @@ def test_hold_pose_video_reads_back(tmp_path):
     video = tmp_path / "hold.mp4"
     hold_pose(load_robot("h1"), 0.5, video=video, fps=20, width=160, height=160)
     with imageio.get_reader(video, format="FFMPEG") as reader:
-        frames = np.stack([frame for frame in reader.iter_data()])
+        frames = np.stack(list(reader.iter_data()))
     assert frames.shape[0] == 10 and frames.shape[1:] == (160, 160, 3)
     assert not list(tmp_path.glob(".*part*")), "temporary files left behind"

@@ -173,7 +173,7 @@ def _arm_torso_distance(spec: RobotSpec, qpos: np.ndarray) -> float:
     bodies = query.model.geom_bodyid
     mask = [
         (bodies[a] in arm and bodies[b] in trunk) or (bodies[b] in arm and bodies[a] in trunk)
-        for a, b in zip(contacts.geom1, contacts.geom2)
+        for a, b in zip(contacts.geom1, contacts.geom2, strict=True)
     ]
     return float(contacts.dist[mask].min(initial=0.1))
 

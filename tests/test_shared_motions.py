@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mimicsim.errors import InputFileError
-from mimicsim.retarget.human.formats import humanml3d, load_motion, rep272
 from mimicsim.npyio import read_npy
+from mimicsim.retarget.human.formats import humanml3d, load_motion, rep272
 from mimicsim.retarget.human.normalize import axes_rotation, foot_heights, normalize
 from mimicsim.retarget.human.plausibility import human_plausibility
 from mimicsim.retarget.human.skeleton import SMPL_JOINTS

@@ -13,8 +13,8 @@ from mimicsim.envs.tracking.config import TrackingEnvCfg
 from mimicsim.envs.tracking.reference_clips import squat_clip
 from mimicsim.errors import ConfigError, InputFileError
 from mimicsim.policies.tracking.checkpoint import read_checkpoint
-from mimicsim.policies.tracking.onnx_export import export_onnx
 from mimicsim.policies.tracking.load import load_tracker
+from mimicsim.policies.tracking.onnx_export import export_onnx
 from mimicsim.policies.tracking.tracker import OnnxTracker
 from mimicsim.policies.tracking.training import PPOConfig, TrainConfig, train_tracker
 from mimicsim.retarget import robot_motion
@@ -55,7 +55,7 @@ def test_a_short_run_writes_logs_and_checkpoints(run):
 
 
 def test_the_checkpoint_loads_as_a_policy(run):
-    motion, _, result = run
+    _motion, _, result = run
     checkpoint = read_checkpoint(result.checkpoint)
     assert checkpoint.header["num_timesteps"] == 2048 and checkpoint.env_cfg == SMALL.env
     meta = checkpoint.header["tracker"]

@@ -133,7 +133,7 @@ def test_perturbing_the_state_lowers_the_reward_and_crossing_a_threshold_termina
 def test_step_reports_errors_and_the_reason_of_a_failure(g1_squat):
     env = TrackingEnv([g1_squat], robot="g1")
     env.reset(seed=0, options={"frame": 0})
-    obs, reward, terminated, truncated, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    _obs, reward, terminated, truncated, info = env.step(np.zeros(env.action_space.shape, np.float32))
     assert info["frame"] == 1 and set(info["errors"]) >= {"anchor_pos", "body_pos_global", "joint_pos"}
     assert 0 < reward <= env.cfg.reward.max_reward_per_second * env.batch.dt
     env.data.qpos[2] += 1.0  # lift the robot far off its reference
@@ -193,7 +193,7 @@ def test_vector_env_steps_a_batch_and_restarts_ended_episodes(g1_squat):
     obs, info = envs.reset(seed=1)
     assert obs.shape == (4, envs.single_observation_space.shape[0]) and info["frame"].shape == (4,)
     envs.unwrapped.batch.datas[2].qpos[2] += 1.0  # robot 2 is lifted far off its reference
-    obs, reward, terminated, truncated, info = envs.step(np.zeros(envs.action_space.shape, np.float32))
+    obs, reward, terminated, _truncated, info = envs.step(np.zeros(envs.action_space.shape, np.float32))
     assert terminated.tolist() == [False, False, True, False] and reward.shape == (4,)
     assert info["_final_obs"].tolist() == [False, False, True, False]
     assert info["termination"][2] in ("anchor_height", "end_effector_height")
@@ -218,7 +218,7 @@ def test_a_fault_terminates_with_its_reason_and_nothing_non_finite_escapes(robot
     obs, _ = env.reset(seed=0)
     inject, reason = TRACKING_FAULTS[fault]
     action = inject(env.unwrapped.batch.datas[0], np.zeros(env.action_space.shape))
-    obs, reward, terminated, truncated, info = env.step(action)
+    obs, reward, terminated, _truncated, info = env.step(action)
     assert terminated and info["termination"] == reason
     assert np.isfinite(reward) and np.all(np.isfinite(obs))
     obs, _ = env.reset(seed=1)  # the next episode is clean

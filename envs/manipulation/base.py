@@ -65,8 +65,8 @@ class ManipulationEnv(gym.Env):
     """Shared machinery; a task subclass adds its objects and defines reset, privileged state and
     scoring through the `_build_task`, `_reset_task`, `_privileged` and `_evaluate` hooks."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
-    max_steps: ClassVar[int] = 200
+    metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}  # noqa: RUF012 - Gymnasium reads it from the class
+    max_steps: int = 200  # a task's default; an instance may be given its own
     settle_seconds: ClassVar[float] = 0.2  # physics run at reset so objects come to rest
     physics_dt: ClassVar[float] = PHYSICS_DT  # a task may take a coarser step where it stays stable
 
@@ -104,7 +104,7 @@ class ManipulationEnv(gym.Env):
         self._build_task(spec)
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
-        self.n_substeps = int(round(1.0 / (CONTROL_HZ * self.physics_dt)))
+        self.n_substeps = round(1.0 / (CONTROL_HZ * self.physics_dt))
         self._arm_qpos = np.array([self.model.joint(j).qposadr[0] for j in ARM_JOINTS])
         self._hand_qpos = np.array([self.model.joint(j).qposadr[0] for j in HAND_DRIVER_JOINTS])
         hand_bodies = [b for b in range(self.model.nbody) if self.model.body(b).name.startswith(HAND_PREFIX)]
@@ -116,7 +116,7 @@ class ManipulationEnv(gym.Env):
 
         low = np.concatenate([self.model.jnt_range[[self.model.joint(j).id for j in ARM_JOINTS], 0], np.zeros(6)])
         high = np.concatenate([self.model.jnt_range[[self.model.joint(j).id for j in ARM_JOINTS], 1], np.ones(6)])
-        self.action_space = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+        self.action_space: spaces.Box = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
         obs_spaces: dict[str, spaces.Space] = {
             "state": spaces.Box(-np.inf, np.inf, (ACTION_DIM,), np.float32),
             "instruction": spaces.Text(max_length=256, min_length=1, charset=_INSTRUCTION_CHARSET),
@@ -164,7 +164,7 @@ class ManipulationEnv(gym.Env):
         self.data.ctrl[:] = being_h0_to_mujoco(np.concatenate([arm, np.zeros(6)]))
         self.instruction = self._reset_task(self.np_random)
         mujoco.mj_forward(self.model, self.data)
-        for _ in range(int(round(self.settle_seconds / self.physics_dt))):
+        for _ in range(round(self.settle_seconds / self.physics_dt)):
             mujoco.mj_step(self.model, self.data)
         self._step_count = 0
         self._images = {}

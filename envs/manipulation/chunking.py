@@ -51,10 +51,10 @@ class ActionChunking(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def step(self, chunk: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         chunk = np.asarray(chunk)
-        if chunk.ndim != 2 or chunk.shape[1:] != self.env.action_space.shape or len(chunk) < self.replan_steps:
+        action_shape = self.env.action_space.shape or ()
+        if chunk.ndim != 2 or chunk.shape[1:] != action_shape or len(chunk) < self.replan_steps:
             raise ValueError(
-                f"expected an action chunk of shape (H >= {self.replan_steps}, "
-                f"{self.env.action_space.shape[0]}), got {chunk.shape}"
+                f"expected an action chunk of shape (H >= {self.replan_steps}, {action_shape[0]}), got {chunk.shape}"
             )
         total = 0.0
         for i in range(self.replan_steps):

@@ -119,7 +119,7 @@ class PickPlaceEnv(ManipulationEnv):
                 model.geom_rgba[geom] = colour
         self.target_shape = shapes[self.target_object]
         self._object_geoms = np.array([model.geom(f"object{self.target_object}_{self.target_shape}").id])
-        self._initial_distance = None
+        self._initial_distance: float | None = None
         return instruction(
             rng,
             PICK_PLACE_TEMPLATES,
@@ -163,10 +163,11 @@ class PickPlaceEnv(ManipulationEnv):
         distance = float(np.linalg.norm(obj[:2] - target[:2]))
         if self._initial_distance is None:
             self._initial_distance = distance
+        initial = self._initial_distance
         max_height = 2 * CONTAINER_BASE + SHAPES[self.target_shape][2] + 0.02
         released = not self.hand_touches(self._object_geoms)
         success = pick_place_success(obj, target, SUCCESS_RADIUS, max_height, released)
-        return success, progress_score(distance, self._initial_distance), {"distance": distance}
+        return success, progress_score(distance, initial), {"distance": distance}
 
 
 def _scatter(

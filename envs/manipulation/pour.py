@@ -150,7 +150,7 @@ class PourEnv(ManipulationEnv):
         adr = model.joint("cup").qposadr[0]
         self.data.qpos[adr : adr + 7] = [*cup_xy, CUP_BASE - CUP_WALL, 1.0, 0.0, 0.0, 0.0]
         model.body_pos[model.body("bowl").id] = [*self._bowl_xy, 0.0]
-        for name, colour in zip(("cup", "bowl"), colours):
+        for name, colour in zip(("cup", "bowl"), colours, strict=True):
             for geom in np.flatnonzero(model.geom_bodyid == model.body(name).id):
                 model.geom_rgba[geom] = COLOURS[colour]
         self._particle_adr = np.array(

@@ -37,8 +37,8 @@ def folded_grid(side: int, fraction: float, yaw: float, centre: np.ndarray) -> n
     u, v = np.meshgrid(np.arange(GRID) * SPACING, np.arange(GRID) * SPACING, indexing="ij")
     u, v = u.ravel() - u.max() / 2, v.ravel() - v.max() / 2
     coords = np.stack([u, v], axis=-1)
-    axis, sign = divmod(side, 2)
-    sign = 1.0 if sign == 0 else -1.0
+    axis, flipped = divmod(side, 2)
+    sign = -1.0 if flipped else 1.0
     s = sign * coords[:, axis]  # distance towards the folded side
     half = (GRID - 1) * SPACING / 2
     crease = half - fraction * 2 * half

@@ -87,7 +87,8 @@ def observation_layout(cfg: TrackingEnvCfg, dof: int) -> list[tuple[str, int]]:
     layout += [("anchor_pos_error", 3), ("anchor_ori_error", 6)]
     if cfg.observation.base_lin_vel:
         layout.append(("base_lin_vel", 3))
-    return layout + [
+    return [
+        *layout,
         ("base_ang_vel", 3),
         ("projected_gravity", 3),
         ("joint_pos", dof),
@@ -170,7 +171,7 @@ class TrackingBatch:
 
     # -- episodes ---------------------------------------------------------------------------------
 
-    def reset(self, env_ids: Sequence[int] | np.ndarray, frames: Sequence[int] | None = None) -> None:
+    def reset(self, env_ids: Sequence[int] | np.ndarray, frames: Sequence[int] | np.ndarray | None = None) -> None:
         """Start new episodes for `env_ids`: at sampled frames (failure-weighted), or at `frames`.
         Start noise and randomisation per the config apply either way."""
         for i, k in enumerate(env_ids):
@@ -219,7 +220,7 @@ class TrackingBatch:
         pushes = self.steps * self.dt >= self._next_push
         unstable = np.zeros(self.num_envs, dtype=bool)
         decimation, step_time = self.cfg.sim.decimation, self.dt - 1e-9
-        for k, (model, data) in enumerate(zip(self.models, self.datas)):
+        for k, (model, data) in enumerate(zip(self.models, self.datas, strict=True)):
             data.ctrl[:] = targets[k]
             if pushes[k]:
                 self._push(k)

@@ -196,7 +196,7 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
     for name, value in data.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            kwargs[name] = _from_dict(hint, value)
+            kwargs[name] = _from_dict(typing.cast(type, hint), value)
         elif typing.get_origin(hint) is tuple or (isinstance(hint, types.GenericAlias) and hint.__origin__ is tuple):
             kwargs[name] = tuple(value)
         else:

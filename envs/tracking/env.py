@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 from mimicsim.envs.tracking.batch import MotionInput, TrackingBatch
@@ -51,7 +52,7 @@ class Evaluation:
 
 
 class TrackingEnv(gym.Env):
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}  # noqa: RUF012 - Gymnasium reads it from the class
 
     def __init__(
         self,
@@ -81,8 +82,8 @@ class TrackingEnv(gym.Env):
             self.batch.action_low.astype(np.float32), self.batch.action_high.astype(np.float32), dtype=np.float32
         )
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.batch.obs_size,), dtype=np.float32)
-        self._renderer = None
-        self._camera = None
+        self._renderer: mujoco.Renderer | None = None
+        self._camera: mujoco.MjvCamera | None = None
 
     # -- Gymnasium API ------------------------------------------------------------------------------
 
@@ -136,8 +137,9 @@ class TrackingEnv(gym.Env):
                 distance=1.9 * self.batch.robot.standing_height,
                 elevation=-12.0,
             )
-        self._renderer.update_scene(self.data, self._camera)
-        return self._renderer.render()
+        renderer = self._renderer
+        renderer.update_scene(self.data, self._camera)
+        return renderer.render()
 
     def close(self) -> None:
         if self._renderer is not None:

@@ -125,7 +125,7 @@ class RobotState:
         cvel, outer = self.cvel, self._outer
         np.subtract(self.body_pos, self.com[:, None, :], out=self._offset)
         np.multiply(cvel[..., :3, None], self._offset[..., None, :], out=outer)
-        np.matmul(outer.reshape(outer.shape[:2] + (9,)), _CROSS, out=self._cross)
+        np.matmul(outer.reshape((*outer.shape[:2], 9)), _CROSS, out=self._cross)
         self.body_vel[..., :3] = cvel[..., :3]
         np.add(cvel[..., 3:], self._cross, out=self.body_vel[..., 3:])
 

@@ -64,8 +64,10 @@ class MotionReference:
     ) -> MotionReference:
         """Resample `motions` (called `names` in errors) to steps of `dt` and precompute everything
         by forward kinematics."""
-        rows, firsts, lasts = [], [], []
-        for motion, name in zip(motions, names):
+        rows: list[np.ndarray] = []
+        firsts: list[int] = []
+        lasts: list[np.ndarray] = []
+        for motion, name in zip(motions, names, strict=True):
             check_motion(spec, motion, name, dt)
             qpos = resample_qpos(spec, motion, dt)
             firsts.append(sum(len(r) for r in rows))

@@ -59,7 +59,7 @@ def floating_clip(spec: RobotSpec, seconds: float = 2.0, fps: float = 30.0, rise
 
 
 def _times(seconds: float, fps: float) -> np.ndarray:
-    return np.arange(int(round(seconds * fps)) + 1) / fps
+    return np.arange(round(seconds * fps) + 1) / fps
 
 
 def _standing(spec: RobotSpec, frames: int) -> np.ndarray:

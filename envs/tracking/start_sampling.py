@@ -16,7 +16,7 @@ from mimicsim.envs.tracking.config import StartCfg
 class StartSampler:
     def __init__(self, clip_first: np.ndarray, clip_last: np.ndarray, dt: float, cfg: StartCfg):
         self.cfg = cfg
-        bin_frames = max(1, int(round(cfg.bin_seconds / dt)))
+        bin_frames = max(1, round(cfg.bin_seconds / dt))
         starts, ends, clip_of_bin = [], [], []
         for clip, first in enumerate(clip_first):
             last = int(clip_last[first])  # an episode needs one step, so the last frame never starts one

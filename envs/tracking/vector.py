@@ -29,7 +29,7 @@ _REASON_NAMES = np.array(REASONS)
 
 
 class TrackingVectorEnv(VectorEnv):
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}  # noqa: RUF012 - Gymnasium reads it from the class
 
     def __init__(
         self,

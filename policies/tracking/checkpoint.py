@@ -79,7 +79,7 @@ def save_checkpoint(path: str | Path, model, obs_rms, header: dict[str, Any]) ->
             obs_mean=obs_rms.mean,
             obs_var=obs_rms.var,
             obs_count=np.float64(obs_rms.count),
-            **arrays,
+            **arrays,  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle flag
         )
     return Path(path)
 

@@ -111,7 +111,8 @@ def refine_batch(
     report = run(directory, policy, out, workers=workers, ray_address=ray, retry_failed=retry_failed)
     s = report.summary
     print(
-        f"kept {s.done}, rejected {s.failed}, already done {s.skipped} ({s.seconds:.1f} s); report: {report.report_path}"
+        f"kept {s.done}, rejected {s.failed}, already done {s.skipped} ({s.seconds:.1f} s); "
+        f"report: {report.report_path}"
     )
     for source, error in s.failures:
         print(f"  {source}: {error}")

@@ -19,8 +19,8 @@ import numpy as np
 from mimicsim.assets import load_robot
 from mimicsim.envs.tracking.terms import ERROR_NAMES, SUCCESS_BODY_ERROR
 from mimicsim.errors import InputFileError
-from mimicsim.policies.tracking.rollout import ClipRollout, rollout_clips
 from mimicsim.policies.tracking.load import load_tracker
+from mimicsim.policies.tracking.rollout import ClipRollout, rollout_clips
 from mimicsim.policies.tracking.tracker import Tracker
 from mimicsim.retarget import robot_motion
 from mimicsim.retarget.robot_motion import RobotMotion, from_qpos
@@ -74,7 +74,7 @@ def _refinement(motion: RobotMotion, rollout: ClipRollout, name: str, policy: di
     fps = 1.0 / rollout.dt
     metrics = {key: np.concatenate([[0.0], rollout.errors[key]]) for key in ERROR_NAMES}
     failure_time = None if rollout.failure_frame is None else rollout.failure_frame * rollout.dt
-    failure_frame = None if failure_time is None else int(round(failure_time * motion.fps))
+    failure_frame = None if failure_time is None else round(failure_time * motion.fps)
     body = rollout.errors["body_pos_global"]
     quality = {
         "success": rollout.success,

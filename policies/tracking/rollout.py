@@ -46,7 +46,7 @@ def rollout_clips(act: Act, motions: Sequence[MotionInput], cfg: TrackingEnvCfg)
     side, floor = _foot_geoms(batch.models[0], batch.robot.config.feet)
     qpos = [[d.qpos.copy()] for d in batch.datas]
     contacts = [[_feet_on_floor(d, side, floor)] for d in batch.datas]
-    errors = [{name: [] for name in ERROR_NAMES} for _ in range(count)]
+    errors: list[dict[str, list[float]]] = [{name: [] for name in ERROR_NAMES} for _ in range(count)]
     outcome: list[tuple[int, int] | None] = [None] * count  # (reason code, step) once ended
     obs = batch.observe()
     while any(o is None for o in outcome):
@@ -65,7 +65,9 @@ def rollout_clips(act: Act, motions: Sequence[MotionInput], cfg: TrackingEnvCfg)
         obs = batch.observe()
     rollouts = []
     for k in range(count):
-        code, step = outcome[k]
+        ended = outcome[k]
+        assert ended is not None  # the loop runs until every clip has ended
+        code, step = ended
         errs = {name: np.array(v) for name, v in errors[k].items()}
         rollouts.append(
             ClipRollout(

@@ -43,13 +43,15 @@ def render_motion(
     qpos, ref_qpos = motion.qpos(), None if reference is None else reference.qpos()
     options, perturb = mujoco.MjvOption(), mujoco.MjvPerturb()
     with make_renderer(model, width, height) as renderer, video_writer(out, video_fps) as writer:
-        for t, frame in tqdm(list(zip(times, frames)), desc=f"video {Path(out).name}", unit="frame", leave=False):
+        for t, frame in tqdm(
+            list(zip(times, frames, strict=True)), desc=f"video {Path(out).name}", unit="frame", leave=False
+        ):
             data.qpos[:] = qpos[frame]
             mujoco.mj_kinematics(model, data)
             camera.lookat[:] = lookat[frame]
             renderer.update_scene(data, camera)
-            if ghost is not None:
-                ref_frame = min(int(round(t * reference.fps)), reference.num_frames - 1)
+            if ghost is not None and reference is not None and ref_qpos is not None:
+                ref_frame = min(round(t * reference.fps), reference.num_frames - 1)
                 ghost_data.qpos[:] = ref_qpos[ref_frame]
                 mujoco.mj_kinematics(ghost, ghost_data)
                 mujoco.mjv_addGeoms(ghost, ghost_data, options, perturb, mujoco.mjtCatBit.mjCAT_DYNAMIC, renderer.scene)

@@ -71,6 +71,8 @@ class Actor(torch.nn.Module):
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
         self.register_buffer("obs_scale", torch.as_tensor(1.0 / np.sqrt(obs_var + obs_epsilon), dtype=torch.float32))
         self.obs_clip = float(obs_clip)
+        self.obs_mean: torch.Tensor
+        self.obs_scale: torch.Tensor
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = torch.clamp((obs - self.obs_mean) * self.obs_scale, -self.obs_clip, self.obs_clip)
@@ -83,7 +85,7 @@ def actor_weights(policy: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.nd
     pairs = [
         (policy[f"mlp_extractor.policy_net.{i}.weight"], policy[f"mlp_extractor.policy_net.{i}.bias"]) for i in hidden
     ]
-    return pairs + [(policy["action_net.weight"], policy["action_net.bias"])]
+    return [*pairs, (policy["action_net.weight"], policy["action_net.bias"])]
 
 
 class Tracker(Protocol):

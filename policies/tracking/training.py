@@ -65,8 +65,9 @@ def training_env() -> TrackingEnvCfg:
     )
 
 
-def _scaled(values: tuple[float, ...], factor: float) -> tuple[float, ...]:
-    return tuple(factor * v for v in values)
+def _scaled(values: tuple[float, float, float], factor: float) -> tuple[float, float, float]:
+    x, y, z = values
+    return (factor * x, factor * y, factor * z)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,14 @@ class AdaptiveRate:
         return self.value
 
 
+def _adaptive_rate(model: PPO) -> AdaptiveRate:
+    """The model's learning rate, which `build_model` made an `AdaptiveRate`."""
+    rate = model.learning_rate
+    if not isinstance(rate, AdaptiveRate):
+        raise TypeError(f"expected a PPO model built by build_model, its learning rate is {rate!r}")
+    return rate
+
+
 class _AdaptiveKL(BaseCallback):
     def __init__(self, rate: AdaptiveRate, desired_kl: float):
         super().__init__()
@@ -232,6 +241,7 @@ class _Periodic(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         n, cfg = self.model.num_timesteps, self.t.cfg
+        assert self.bar is not None  # made at training start
         self.bar.update(n - self.bar.n)
         if n >= self._next_eval:
             self._next_eval = n + cfg.eval_every
@@ -273,7 +283,7 @@ class _Trainer:
         if checkpoint is not None:
             restore_training(checkpoint, self.model, self.venv.obs_rms)
             self.start_time -= checkpoint.header.get("wall_seconds", 0.0)  # wall-clock time continues
-            self.model.learning_rate.value = checkpoint.header["learning_rate"]
+            _adaptive_rate(self.model).value = checkpoint.header["learning_rate"]
         # SB3's CSV log is rewritten when opened, so a resumed run logs to its own file.
         csv_name = "progress.csv" if checkpoint is None else f"progress_from_{self.model.num_timesteps}.csv"
         self.model.set_logger(
@@ -347,7 +357,7 @@ class _Trainer:
         header = {
             "tracker": tracker_metadata(self.cfg.env, motions=[str(m) for m in self.motions]),
             "ppo": _jsonable(self.cfg.ppo),
-            "learning_rate": self.model.learning_rate.value,
+            "learning_rate": _adaptive_rate(self.model).value,
             "obs_clip": self.venv.clip_obs,
             "obs_epsilon": self.venv.epsilon,
             "wall_seconds": self.elapsed(),
@@ -386,7 +396,7 @@ def train_tracker(
             callbacks = CallbackList(
                 [
                     _ThreadsPerPhase(available_cores()),
-                    _AdaptiveKL(model.learning_rate, cfg.ppo.desired_kl),
+                    _AdaptiveKL(_adaptive_rate(model), cfg.ppo.desired_kl),
                     _Periodic(trainer),
                 ]
             )

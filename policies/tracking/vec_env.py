@@ -9,6 +9,7 @@ time goes to physics.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 from collections.abc import Sequence
 from typing import Any
@@ -78,14 +79,14 @@ class TrackingVecEnv(VecEnv):
         super().__init__(num_envs, observation_space, action_space)
         self.layout, self.cfg = probe.layout, cfg
         self._sizes = _split(num_envs, max(1, num_workers))
-        self._offsets = np.cumsum([0] + self._sizes)
+        self._offsets = np.cumsum([0, *self._sizes])
         cfg_dict = cfg.to_dict()
+        self._workers: list[Any] = []  # a _LocalWorker, or the pipes to worker processes (same send/recv)
+        self._processes: list[Any] = []
         if num_workers == 0:
-            self._workers = [_LocalWorker(motions, cfg_dict, num_envs, seed)]
-            self._processes = []
+            self._workers.append(_LocalWorker(motions, cfg_dict, num_envs, seed))
         else:
             context = mp.get_context("forkserver")
-            self._workers, self._processes = [], []
             for i, size in enumerate(self._sizes):
                 parent, child = context.Pipe()
                 process = context.Process(
@@ -108,13 +109,13 @@ class TrackingVecEnv(VecEnv):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        for worker, start, stop in zip(self._workers, self._offsets[:-1], self._offsets[1:]):
+        for worker, start, stop in zip(self._workers, self._offsets[:-1], self._offsets[1:], strict=True):
             worker.send(("step", actions[start:stop]))
 
     def step_wait(self) -> VecEnvStepReturn:
         obs, rewards, dones = [], [], []
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for worker, start in zip(self._workers, self._offsets[:-1]):
+        for worker, start in zip(self._workers, self._offsets[:-1], strict=True):
             o, r, terminated, truncated, reason, ended, final_obs = self._receive(worker)
             obs.append(o)
             rewards.append(r)
@@ -135,10 +136,8 @@ class TrackingVecEnv(VecEnv):
 
     def close(self) -> None:
         for worker in self._workers:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 worker.send(("close", None))
-            except (BrokenPipeError, OSError):
-                pass
             worker.close()
         for process in self._processes:
             process.join(timeout=5)

@@ -15,9 +15,7 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.0f} %"
 
 
-def motion_info(
-    file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOptions()
-) -> None:
+def motion_info(file: Annotated[Path, tyro.conf.Positional], read: Options = ReadOptions()) -> None:
     """Describe a human motion file: format, frames, fps, duration, height, contacts and plausibility.
 
     Args:
@@ -29,6 +27,7 @@ def motion_info(
     floor = floor_height(motion.positions, motion.joint_names)
     ready = normalize(motion)
     v = human_plausibility(ready)
+    assert ready.contacts is not None  # normalize estimates them
     left, right = ready.contacts.mean(axis=0)
     details = "".join(f" · {k} {value}" for k, value in motion.source.details.items() if k != "warning")
     lifted = " (normalised to 0 below)" if abs(floor) >= 0.005 else ""

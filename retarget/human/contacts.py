@@ -30,7 +30,7 @@ def feet_down(positions: np.ndarray, speeds: np.ndarray, joint_names: tuple[str,
     """(T, 2) booleans (left, right): the foot's toe or ankle is near the floor and slow, frame by
     frame (`speeds` (T, J) in m/s)."""
     down = np.zeros((positions.shape[0], 2), dtype=bool)
-    for side, (ankle, toe) in enumerate(zip(ANKLES, FEET)):
+    for side, (ankle, toe) in enumerate(zip(ANKLES, FEET, strict=True)):
         a, t = joint_names.index(ankle), joint_names.index(toe)
         toe_down = (positions[:, t, 2] < TOE_HEIGHT) & (speeds[:, t] < SPEED)
         heel_down = (positions[:, a, 2] < ANKLE_HEIGHT) & (speeds[:, a] < SPEED)
@@ -39,7 +39,7 @@ def feet_down(positions: np.ndarray, speeds: np.ndarray, joint_names: tuple[str,
 
 
 def min_run_frames(fps: float) -> int:
-    return max(1, int(round(MIN_RUN * fps)))
+    return max(1, round(MIN_RUN * fps))
 
 
 def estimate_contacts(positions: np.ndarray, fps: float, joint_names: tuple[str, ...] = SMPL_JOINTS) -> np.ndarray:
@@ -83,7 +83,7 @@ def _drop_short_runs(flags: np.ndarray, min_len: int) -> np.ndarray:
     edges = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
     starts = np.concatenate([[0], edges])
     ends = np.concatenate([edges, [flags.size]])
-    for start, end in zip(starts[1:-1], ends[1:-1]):
+    for start, end in zip(starts[1:-1], ends[1:-1], strict=True):
         if end - start < min_len:
             flags[start:end] = ~flags[start]
     return flags

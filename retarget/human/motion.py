@@ -146,7 +146,7 @@ def validate(motion: HumanMotion) -> None:
     check_fps(motion.fps, where)
     if motion.contacts is not None and motion.contacts.shape != (pos.shape[0], 2):
         raise InputFileError(where, f"contacts must have shape (T, 2), got {motion.contacts.shape}")
-    if motion.rotations is not None and motion.rotations.shape != pos.shape[:2] + (4,):
+    if motion.rotations is not None and motion.rotations.shape != (*pos.shape[:2], 4):
         raise InputFileError(where, f"rotations must have shape (T, J, 4), got {motion.rotations.shape}")
     height = estimate_height(pos, motion.joint_names)
     if height is not None and not MIN_HEIGHT <= height <= MAX_HEIGHT:

@@ -95,7 +95,10 @@ def sides_swapped(positions: np.ndarray) -> bool:
     (forward = left × up) points against where the feet and the head point, in most frames. A mirrored
     skeleton or a left-handed file does this; real and procedural clips agree in every frame."""
     yaw = facing_yaw(positions)
-    toes = sum(positions[:, SMPL_JOINTS.index(t)] - positions[:, SMPL_JOINTS.index(a)] for a, t in zip(ANKLES, FEET))
+    toes = sum(
+        positions[:, SMPL_JOINTS.index(t)] - positions[:, SMPL_JOINTS.index(a)]
+        for a, t in zip(ANKLES, FEET, strict=True)
+    )
     pointing = toes + positions[:, SMPL_JOINTS.index("head")] - positions[:, SMPL_JOINTS.index("neck")]
     agreement = np.cos(yaw) * pointing[:, 0] + np.sin(yaw) * pointing[:, 1]
     return bool(np.median(np.sign(agreement)) < 0)

@@ -84,7 +84,7 @@ def _longest_run(flags: np.ndarray) -> int:
 
 
 def _jerk_and_acceleration(positions: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    stride = max(1, int(round(fps / JERK_RATE)))
+    stride = max(1, round(fps / JERK_RATE))
     grid = positions[::stride]
     dt = stride / fps
     if grid.shape[0] < 4:
@@ -106,17 +106,17 @@ def human_plausibility(motion: HumanMotion, thresholds: Thresholds = Thresholds(
     horizontal_speed = np.linalg.norm(np.diff(feet[..., :2], axis=0), axis=-1) * motion.fps
     skating = (both_near & (horizontal_speed > SKATE_SPEED)).any(axis=1)
     jerk, acceleration = _jerk_and_acceleration(pos, motion.fps)
-    values = dict(
-        penetration=float(depth.max()),
-        penetration_frames=float((depth > 0.01).mean()),
-        lowest_foot=float(np.median(lowest_foot)),
-        airborne=_longest_run(~near.any(axis=1)) / motion.fps,
-        skate_ratio=float(skating.mean()),
-        contact_speed=float(horizontal_speed[both_near].mean()) if both_near.any() else 0.0,
-        jerk_mean=float(jerk.mean()),
-        jerk_p99=float(np.percentile(jerk, 99)),
-        acceleration_p99=float(np.percentile(acceleration, 99)),
-    )
+    values = {
+        "penetration": float(depth.max()),
+        "penetration_frames": float((depth > 0.01).mean()),
+        "lowest_foot": float(np.median(lowest_foot)),
+        "airborne": _longest_run(np.logical_not(near.any(axis=1))) / motion.fps,
+        "skate_ratio": float(skating.mean()),
+        "contact_speed": float(horizontal_speed[both_near].mean()) if both_near.any() else 0.0,
+        "jerk_mean": float(jerk.mean()),
+        "jerk_p99": float(np.percentile(jerk, 99)),
+        "acceleration_p99": float(np.percentile(acceleration, 99)),
+    }
     checks = (
         ("penetration", "m: joints go below the floor (run normalize, or the clip sinks)"),
         ("lowest_foot", "m: the feet float above the floor"),

@@ -19,7 +19,7 @@ How it stays human:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -117,7 +117,7 @@ class Wave:
     """Hand oscillations per second."""
 
 
-Action = Union[Walk, Turn, Stand, Squat, Jump, Wave]
+Action = Walk | Turn | Stand | Squat | Jump | Wave
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ class _Generator:
         self.offsets = rest_offsets(tuple(self.lengths[1:]))
         self.segments = self._layout(actions)
         self.overlays = overlays
-        self.plan = _Plan(t=np.arange(int(round(self.segments[-1].end * fps)) + 1) / fps)
+        self.plan = _Plan(t=np.arange(round(self.segments[-1].end * fps) + 1) / fps)
         foot = self.offsets[_J["left_foot"]]
         self.foot_length = float(np.linalg.norm(foot))
         self.foot_drop = float(np.arcsin(-foot[2] / self.foot_length))  # ankle-to-toe angle below horizontal
@@ -254,7 +254,7 @@ class _Generator:
 
     def _stepping_runs(self) -> list[list[_Segment]]:
         runs: list[list[_Segment]] = []
-        for seg, prev in zip(self.segments, [None, *self.segments[:-1]]):
+        for seg, prev in zip(self.segments, [None, *self.segments[:-1]], strict=True):
             if isinstance(seg.action, (Walk, Turn)):
                 if prev is not None and isinstance(prev.action, (Walk, Turn)):
                     runs[-1].append(seg)
@@ -293,6 +293,7 @@ class _Generator:
 
     def _jump_timing(self, seg: _Segment) -> _JumpTiming:
         a = seg.action
+        assert isinstance(a, Jump)
         flight = self._flight_time(a)
         crouch = seg.start + 0.3 * (a.duration - _CROUCH - _PUSH - flight - _ABSORB)
         heading = float(np.interp(crouch, self.plan.t, self.plan.heading))
@@ -335,7 +336,7 @@ class _Generator:
             steps_per_second = a.speed / a.step_length if isinstance(a, Walk) else 2.0
             rate[(fine >= seg.start) & (fine <= seg.end)] = steps_per_second
         phase = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(fine))])
-        steps = max(2, int(round(phase[-1])))
+        steps = max(2, round(phase[-1]))
         bounds = np.interp(np.arange(steps + 1) * phase[-1] / steps, phase, fine)
         side = 1  # the right foot leads
         for k in range(steps):
@@ -347,7 +348,9 @@ class _Generator:
             heading = float(np.interp(mid_stance, plan.t, plan.heading))
             action = self._segment_at(bounds[k]).action
             walking = isinstance(action, Walk)
-            heel_off = np.radians(32.0 * float(np.clip(action.speed / 1.2, 0.3, 1.3)) if walking else 8.0)
+            heel_off = np.radians(
+                32.0 * float(np.clip(action.speed / 1.2, 0.3, 1.3)) if isinstance(action, Walk) else 8.0
+            )
             self._swing(
                 side,
                 lift,
@@ -430,6 +433,7 @@ class _Generator:
     # upper-body and whole-body actions ------------------------------------------------------------
     def _squat(self, seg: _Segment) -> None:
         plan, a = self.plan, seg.action
+        assert isinstance(a, Squat)
         idx = self._frames_of(seg.start, seg.end)
         b = _bump((plan.t[idx] - seg.start) / seg.action.duration, hold=0.25)
         depth = a.depth * self.scale
@@ -597,7 +601,7 @@ class _Generator:
             z[after] += (hard[i_off] - soft[after]) * (1 - _smooth((t[after] - jump.landing) / 0.25))
         for _ in range(4):  # smooth, staying within the legs' reach
             z = np.minimum(gaussian_filter1d(z, sigma=0.04 * self.fps, mode="nearest"), hard)
-        for jump, takeoff_z in zip(self.jumps, takeoff_heights):
+        for jump, takeoff_z in zip(self.jumps, takeoff_heights, strict=True):
             air = (t > jump.takeoff) & (t < jump.landing)
             z[air] = takeoff_z + self._rise(jump, t[air])
         return self._pose(pelvis_xy, pelvis_rot, z, ankles, twist, forward_toes)
@@ -666,5 +670,11 @@ def generate(
 
 def demo_clip(fps: float = 30.0, body: Body = Body()) -> HumanMotion:
     """The main demo's clip: stand, walk, turn left 90° while walking, walk on, stop, wave (~10 s)."""
-    actions = [Stand(0.8), Walk(duration=2.5), Walk(duration=2.4, turn=90.0), Walk(duration=2.0), Stand(2.3)]
+    actions: list[Action] = [
+        Stand(0.8),
+        Walk(duration=2.5),
+        Walk(duration=2.4, turn=90.0),
+        Walk(duration=2.0),
+        Stand(2.3),
+    ]
     return generate(actions, overlays=[Wave(start=7.2, duration=2.6)], body=body, fps=fps, name="demo walk-turn-wave")

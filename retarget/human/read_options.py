@@ -64,7 +64,7 @@ class ReadOptions:
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ConfigError(f"unknown read option {', '.join(unknown)}")
-        return cls(**{k: Path(v) if k in _PATHS else v for k, v in values.items()})
+        return cls(**{k: Path(v) if k in _PATHS else v for k, v in values.items()})  # type: ignore[arg-type]
 
 
 Options = Annotated[ReadOptions, tyro.conf.OmitArgPrefixes]

@@ -29,7 +29,7 @@ class UnfoldExpert(ScriptedExpert):
 
     def plan(self, privileged: Mapping[str, np.ndarray], start: Waypoint) -> list[Waypoint]:
         vertices = privileged["cloth_vertices"]
-        grid = int(round(np.sqrt(len(vertices))))
+        grid = round(np.sqrt(len(vertices)))
         free, toward_crease, flat_edge = folded_edge(vertices.reshape(grid, grid, 3))
         press = np.array([*(free + self.inset * toward_crease), self.press_height])
         spread = np.array([*(flat_edge - self.inset * toward_crease), self.press_height])
@@ -59,7 +59,7 @@ class UnfoldExpert(ScriptedExpert):
                 site = fingertips + R @ (grasp_site_local() - self.fingertips)
                 q = self._ik.solve(q, site, R, iterations=60)
                 position, rotation = self._ik.site_pose(q)
-                error += np.linalg.norm(position - site) + np.linalg.norm(rotation - R)
+                error += float(np.linalg.norm(position - site) + np.linalg.norm(rotation - R))
             if error < best_error:
                 best, best_error = R, error
         return best

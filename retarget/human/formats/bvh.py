@@ -247,12 +247,12 @@ def forward_kinematics(skeleton: BvhSkeleton, frames: np.ndarray) -> tuple[np.nd
     positions = np.empty((num, len(skeleton.names), 3))
     rotations = np.empty((num, len(skeleton.names), 3, 3))
     column = 0
-    for j, (parent, channels) in enumerate(zip(skeleton.parents, skeleton.channels)):
+    for j, (parent, channels) in enumerate(zip(skeleton.parents, skeleton.channels, strict=True)):
         cols = np.arange(column, column + len(channels))
         column += len(channels)
         translation = np.broadcast_to(skeleton.offsets[j], (num, 3)).copy()
         rot_cols, rot_axes = [], ""
-        for col, name in zip(cols, channels):
+        for col, name in zip(cols, channels, strict=True):
             axis = "XYZ".index(name[0])
             if name.endswith("position"):
                 translation[:, axis] = frames[:, col]

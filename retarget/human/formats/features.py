@@ -45,7 +45,7 @@ def denormalise(
     """features * std + mean when both statistics are given (files or arrays)."""
     if (mean is None) != (std is None):
         raise InputFileError(where, "give both mean= and std= to de-normalise features, or neither")
-    if mean is None:
+    if mean is None or std is None:
         return features
     dim = features.shape[1]
     return features * _stats(std, dim, "std", where) + _stats(mean, dim, "mean", where)

@@ -37,7 +37,7 @@ def _limbs(legs: tuple[str, ...], arms: tuple[str, ...]) -> Mapping:
     smpl = ("hip", "knee", "ankle", "foot", "shoulder", "elbow", "wrist")
     return {
         f"{side.lower()}_{joint}": template.format(side=side)
-        for joint, template in zip(smpl, legs + arms)
+        for joint, template in zip(smpl, legs + arms, strict=True)
         for side in ("Left", "Right")
     }
 

@@ -3,6 +3,7 @@ reconstruction, and only when the user asks for format "mdm"."""
 
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 from pathlib import Path
@@ -17,22 +18,22 @@ from mimicsim.npyio import npy_header, read_bytes
 class NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickles containers of NumPy arrays and nothing else."""
 
-    _ALLOWED = {
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
+    _ALLOWED = frozenset(
+        {
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        if name == "_reconstruct":
-            return np._core.multiarray._reconstruct
-        if name == "scalar":
-            return np._core.multiarray.scalar
+        if name in ("_reconstruct", "scalar"):  # numpy.core is numpy._core's deprecated alias
+            return getattr(importlib.import_module("numpy._core.multiarray"), name)
         return getattr(np, name)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ SCHEMA = "mimicsim.human_motion/1"
 _AMASS_KEYS = {"poses", "trans", "betas"}
 
 
-def _scalar(data: dict[str, np.ndarray], key: str, where: Path) -> object:
+def _scalar(data: dict[str, np.ndarray], key: str, where: Path) -> Any:
     value = data[key]
     if value.shape not in ((), (1,)):
         raise InputFileError(where, f"'{key}' must be a single value, got an array of shape {value.shape}")
@@ -127,5 +128,5 @@ def save_npz(motion: HumanMotion, path: str | Path) -> Path:
     if motion.contacts is not None:
         arrays["contacts"] = motion.contacts.astype(bool)
     with atomic_path(path) as tmp:
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle flag
     return Path(path)
