@@ -74,7 +74,9 @@ class _PolicyCalls:
     def __init__(self, timeout: float):
         self.timeout = timeout
         self._free = threading.Lock()  # held from a call's submission until it returns
+        self._state = threading.Lock()  # orders "overran" against "returned"
         self._running_since: float | None = None
+        self._overran = False
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
         # A daemon thread: a model hung for good must not keep the process from exiting.
         threading.Thread(target=self._work, name="policy-calls", daemon=True).start()
@@ -83,19 +85,25 @@ class _PolicyCalls:
         deadline = time.monotonic() + self.timeout
         if not self._free.acquire(timeout=self.timeout):
             raise PolicyError(f"{what} did not start within {self.timeout} s: {self.stall() or 'the policy is busy'}")
-        self._running_since = time.monotonic()
+        with self._state:
+            self._running_since = time.monotonic()
         future: Future[Any] = Future()
         self._jobs.put((call, future))
         try:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
+            with self._state:
+                # Reported from now on even if the clock has not quite passed `timeout` since the
+                # call started, unless the call has returned meanwhile.
+                self._overran = not future.done()
             log.warning("policy %s did not return within the %s s call timeout", what, self.timeout)
             raise PolicyError(f"{what} did not return within the server's call timeout of {self.timeout} s") from None
 
     def stall(self) -> str | None:
         """Why the policy is unhealthy (a call has run longer than the timeout), or None."""
-        since = self._running_since
-        if since is None or time.monotonic() - since <= self.timeout:
+        with self._state:
+            since, overran = self._running_since, self._overran
+        if since is None or not (overran or time.monotonic() - since > self.timeout):
             return None
         return f"a policy call has not returned for {time.monotonic() - since:.1f} s (call timeout {self.timeout} s)"
 
@@ -110,7 +118,8 @@ class _PolicyCalls:
             except BaseException as exc:  # handed to the waiting connection thread
                 future.set_exception(exc)
             finally:
-                self._running_since = None
+                with self._state:
+                    self._running_since, self._overran = None, False
                 self._free.release()
 
 
