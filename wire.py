@@ -62,7 +62,10 @@ def _array(dtype_str: Any, shape: Any, buffer: Any) -> np.ndarray:
         size *= n
     if size != len(buffer):
         raise ValueError(f"array buffer of {len(buffer)} bytes does not match dtype {dtype_str} and shape {shape}")
-    return np.frombuffer(buffer, dtype=dtype).reshape(shape).copy()
+    try:
+        return np.frombuffer(buffer, dtype=dtype).reshape(shape).copy()
+    except ValueError:  # an empty array whose other dimensions overflow numpy's size
+        raise ValueError(f"malformed array shape {shape!r}") from None
 
 
 def _decode_ext(code: int, payload: bytes) -> np.ndarray:
