@@ -191,8 +191,11 @@ def test_a_first_frame_that_is_not_a_map_is_refused():
 
 
 def test_a_mimicsim_server_is_still_spoken_to_in_its_own_protocol():
-    with PolicyServer(fake_task.GoalPolicy()) as server, RemotePolicy(server.uri) as remote:
-        assert remote.protocol == "mimicsim" and remote.metadata()["name"] == "goal"
+    with PolicyServer(fake_task.GoalPolicy()) as server:
+        with RemotePolicy(server.uri) as remote:
+            assert remote.protocol == "mimicsim" and remote.metadata()["name"] == "goal"
+        with pytest.raises(PolicyError, match="is a mimicsim policy server, which takes observations as they are"):
+            RemotePolicy(f"{server.uri}?{FAKE_MAPPING}")
 
 
 # ------------------------------------------------------------------------------------ scoring

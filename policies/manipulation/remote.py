@@ -332,6 +332,7 @@ class RemotePolicy:
         if query and openpi is not None:
             raise ConfigError(f"give the openpi mapping either in the policy URI ({uri}) or as an object, not both")
         self._mapping = OpenpiMapping.from_query(query) if query else (openpi or OpenpiMapping())
+        self._mapping_given = bool(query) or openpi is not None
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._max_message_bytes = max_message_bytes
@@ -425,7 +426,12 @@ class RemotePolicy:
         if "protocol" in hello:
             if hello["protocol"] != PROTOCOL:
                 raise PolicyError(f"{self.uri} does not speak {PROTOCOL} (handshake announced {hello['protocol']!r})")
-            openpi, metadata = False, check_metadata(hello.get("metadata"))
+            if self._mapping_given:
+                raise PolicyError(
+                    f"{self.uri} is a mimicsim policy server, which takes observations as they are; "
+                    "drop the observation mapping (the policy URI's query), meant for openpi-style servers"
+                )
+            openpi, metadata = False, check_metadata(hello.get("metadata", {}))
             limit = hello.get("max_message_bytes")
             self._server_limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
         else:
