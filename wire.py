@@ -42,8 +42,8 @@ def _safe_dtype(dtype_str: Any) -> np.dtype:
         raise ValueError(f"malformed array dtype {dtype_str!r}")
     try:
         dtype = np.dtype(dtype_str)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"refusing array dtype {dtype_str!r} ({exc})") from None
+    except Exception as exc:  # numpy's dtype parser raises TypeError, ValueError, even SyntaxError
+        raise ValueError(f"refusing array dtype {dtype_str!r} ({type(exc).__name__})") from None
     if dtype.kind not in _ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise ValueError(f"refusing array dtype {dtype_str!r} (only bool, int, uint, float)")
     return dtype
@@ -97,8 +97,9 @@ def _decode_msgpack_numpy(obj: dict[Any, Any]) -> Any:
         if set(obj) != {b"__npgeneric__", b"data", b"dtype"} or not isinstance(obj[b"data"], (bool, int, float)):
             raise ValueError("malformed msgpack-numpy scalar: expected keys __npgeneric__, data (a number), dtype")
         try:
-            return _safe_dtype(obj[b"dtype"]).type(obj[b"data"])
-        except OverflowError as exc:
+            with np.errstate(over="raise"):
+                return _safe_dtype(obj[b"dtype"]).type(obj[b"data"])
+        except (OverflowError, FloatingPointError) as exc:
             raise ValueError(f"malformed msgpack-numpy scalar: {exc}") from None
     return obj
 

@@ -59,11 +59,13 @@ def _map(**fields):
         (_map(data=b"\0" * 8, dtype="|O", shape=[1]), "refusing array dtype"),
         (_map(data=b"\0" * 8, dtype="<c8", shape=[1]), "refusing array dtype"),
         (_map(data=b"\0" * 8, dtype="not a dtype", shape=[1]), "refusing array dtype"),
+        (_map(data=b"\0" * 8, dtype="f4,(", shape=[1]), "refusing array dtype"),  # numpy: SyntaxError
         (_map(data=b"\0" * 8, dtype="<f4", shape=[3]), "does not match"),
         (_map(data=b"", dtype="<f4", shape=[2**40, 2**40, 0, 2**40]), "malformed array shape"),
         (_map(data=b"\0" * 4, dtype="<f4", shape=[-1]), "malformed array shape"),
         (_map(data=b"\0" * 4, dtype="<f4"), "expected keys"),
         (msgpack.packb({b"__npgeneric__": True, b"data": 300, b"dtype": "|u1"}), "malformed msgpack-numpy scalar"),
+        (msgpack.packb({b"__npgeneric__": True, b"data": 1e300, b"dtype": "<f2"}), "malformed msgpack-numpy scalar"),
     ],
 )
 def test_malformed_msgpack_numpy_arrays_are_refused(payload, message):

@@ -18,6 +18,7 @@ from websockets.sync.server import serve
 from mimicsim.errors import ConfigError
 from mimicsim.policies.manipulation.protocol import Policy, PolicyError
 from mimicsim.policies.manipulation.remote import API_KEY_ENV, PolicyServer, RemotePolicy, pack, unpack
+from mimicsim.wire import pack_msgpack_numpy, unpack_either, unpack_msgpack_numpy
 
 
 def obs(state=None):
@@ -76,6 +77,31 @@ def _ext(dtype, shape, buffer):
 def test_malformed_arrays_are_refused(payload, message):
     with pytest.raises(ValueError, match=message):
         unpack(payload)
+
+
+@pytest.mark.parametrize("decode", [unpack, unpack_msgpack_numpy, unpack_either])
+def test_corrupted_messages_raise_value_errors_only(decode):
+    """Random byte flips and truncations of valid messages in both conventions: whatever a peer
+    sends, decoding either succeeds or raises ValueError (which the server answers and the client
+    turns into a PolicyError), never another exception."""
+    valid = [
+        pack({"method": "infer", "obs": obs()}),
+        pack_msgpack_numpy({"actions": np.ones((2, 13)), "t": np.float16(1)}),
+    ]
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for i in range(3000):
+        message = bytearray(valid[i % 2])
+        for at in rng.integers(len(message), size=rng.integers(1, 4)):
+            message[at] = rng.integers(256)
+        if rng.random() < 0.3:
+            message = message[: rng.integers(len(message))]
+        try:
+            decode(bytes(message))
+            outcomes.add("decoded")
+        except ValueError:
+            outcomes.add("refused")
+    assert outcomes == {"decoded", "refused"}
 
 
 def test_pickles_and_object_arrays_are_never_accepted():
