@@ -1,6 +1,7 @@
 """`mimicsim eval` against a real policy server that fails mid-run: a stalled chunk, a dropped
 connection or a dead server costs the episodes it touches (invalid, with the reason), never the run."""
 
+import json
 import threading
 import time
 import urllib.error
@@ -9,6 +10,7 @@ import urllib.request
 import fake_task
 import pytest
 
+from mimicsim.cli import main
 from mimicsim.eval import task_eval
 from mimicsim.policies.manipulation.remote import PolicyServer
 
@@ -48,15 +50,20 @@ class StallOnce(fake_task.GoalPolicy):
         return super().infer(obs)
 
 
-def test_a_chunk_stalled_past_the_server_timeout_makes_one_episode_invalid(tmp_path):
+def test_mimicsim_eval_with_a_chunk_stalled_past_the_server_timeout_completes_with_one_episode_invalid(
+    tmp_path, capsys
+):
     local = evaluate(tmp_path / "local", "fake_task:make_goal_policy")
     port = []
     # The stalled call returns once the server reports it unhealthy, as a model that recovers.
     policy = StallOnce(release=lambda: unhealthy(port[0]))
     with PolicyServer(policy, call_timeout=0.4) as server:
         port.append(server.port)
-        records = evaluate(tmp_path / "remote", server.uri, timeout=10)
-    first, *rest = records
+        args = ["eval", "--task", "fake", "--policy", server.uri, "--episodes", "4", "--seed", "1", "--videos", "0"]
+        assert main([*args, "--out", str(tmp_path / "remote")]) == 0
+    printed = capsys.readouterr().out
+    assert "success 3/4 = 0.75" in printed and "invalid 1" in printed
+    first, *rest = json.loads((tmp_path / "remote" / "eval_info.json").read_text())["tasks"]["fake"]["records"]
     assert first["invalid"] and not first["success"] and first["queries"] == 0
     assert "infer did not return within the server's call timeout of 0.4 s" in first["reason"]
     assert rest == local[1:] and all(r["success"] for r in rest)

@@ -96,7 +96,6 @@ class _PolicyCalls:
                 # Reported from now on even if the clock has not quite passed `timeout` since the
                 # call started, unless the call has returned meanwhile.
                 self._overran = not future.done()
-            log.warning("policy %s did not return within the %s s call timeout", what, self.timeout)
             raise PolicyError(f"{what} did not return within the server's call timeout of {self.timeout} s") from None
 
     def stall(self) -> str | None:
