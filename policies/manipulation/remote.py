@@ -173,7 +173,6 @@ class PolicyServer:
         self._idle_timeout = idle_timeout
         self._connections: set[Any] = set()
         self._connections_lock = threading.Lock()
-        self._calls = _PolicyCalls(call_timeout)
         self._started = time.monotonic()
         self._thread: threading.Thread | None = None
         self._server = serve(
@@ -188,6 +187,7 @@ class PolicyServer:
             close_timeout=5,
             process_request=self._admit,
         )
+        self._calls = _PolicyCalls(call_timeout)  # its thread starts once the port is bound
 
     @property
     def port(self) -> int:
