@@ -307,7 +307,7 @@ def test_messages_beyond_the_size_limit_are_refused():
             ws.send(pack({"method": "infer", "obs": big}))
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=5)
-            assert closed.value.rcvd.code == 1009  # "message too big"
+            assert closed.value.rcvd.code == 1009 and "exceeds limit of 4096 bytes" in closed.value.rcvd.reason
 
 
 def test_the_next_reset_reconnects_after_a_timeout_or_a_dropped_connection():
