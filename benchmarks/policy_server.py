@@ -1,5 +1,7 @@
-"""Overhead of the remote policy protocol on loopback: what serving a model over a websocket adds
-to each query, with a policy that does no work.
+"""Overhead of the remote policy protocols on loopback: what serving a model over a websocket adds
+to each query, with a policy that does no work, for mimicsim's `PolicyServer` and for an
+openpi-style server (metadata frame, then observation maps answered by action maps, arrays in
+openpi's msgpack-numpy maps).
 
 Observations are Being-H0-sized: one or two 224 x 224 RGB cameras, the 13-D state and an
 instruction; the reply is a 16 x 13 chunk. Run: .venv/bin/python benchmarks/policy_server.py [--requests 300]
@@ -8,11 +10,15 @@ instruction; the reply is a 16 x 13 chunk. Run: .venv/bin/python benchmarks/poli
 from __future__ import annotations
 
 import argparse
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
 from mimicsim.policies.manipulation.remote import PolicyServer, RemotePolicy, pack, unpack
+from mimicsim.wire import pack_msgpack_numpy, unpack_msgpack_numpy
 
 
 class ZeroPolicy:
@@ -51,19 +57,54 @@ def per_call_ms(call, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats * 1e3
 
 
+@contextlib.contextmanager
+def openpi_style_server() -> Iterator[str]:
+    """An openpi-style server answering every observation with a zero chunk; yields its URI."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.server import serve
+
+    def handle(websocket) -> None:
+        websocket.send(pack_msgpack_numpy({}))
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                unpack_msgpack_numpy(websocket.recv())
+                websocket.send(pack_msgpack_numpy({"actions": np.zeros((16, 13), np.float32)}))
+
+    with serve(handle, "127.0.0.1", 0, compression=None, max_size=None) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def row(protocol: str, cameras: int, remote: RemotePolicy, requests: int) -> str:
+    obs = observation(cameras)
+    if protocol == "openpi":
+        message = pack_msgpack_numpy({"observation/image": obs["image"]["ego"], "observation/state": obs["state"]})
+        codec = per_call_ms(lambda: unpack_msgpack_numpy(pack_msgpack_numpy(obs)), requests)
+    else:
+        message = pack({"method": "infer", "obs": obs})
+        codec = per_call_ms(lambda: unpack(pack({"method": "infer", "obs": obs})), requests)
+    trip = per_call_ms(lambda: remote.infer(obs), requests)
+    size = len(message) / 1024
+    return f"{protocol:>8} | {cameras:>7} | {size:>11.1f} | {codec:>14.3f} | {trip:>13.3f} | {1e3 / trip:>9.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
-    print(f"{'cameras':>7} | {'message KiB':>11} | {'pack+unpack ms':>14} | {'round trip ms':>13} | {'queries/s':>9}")
-    print("-" * 68)
-    with PolicyServer(ZeroPolicy()) as server, RemotePolicy(server.uri, timeout=10) as remote:
-        for cameras in (0, 1, 2):
-            obs = observation(cameras)
-            message = pack({"method": "infer", "obs": obs})
-            codec = per_call_ms(lambda obs=obs: unpack(pack({"method": "infer", "obs": obs})), args.requests)
-            trip = per_call_ms(lambda obs=obs: remote.infer(obs), args.requests)
-            print(f"{cameras:>7} | {len(message) / 1024:>11.1f} | {codec:>14.3f} | {trip:>13.3f} | {1e3 / trip:>9.0f}")
+    columns = ["protocol", "cameras", "message KiB", "pack+unpack ms", "round trip ms", "queries/s"]
+    header = " | ".join(f"{c:>{w}}" for c, w in zip(columns, (8, 7, 11, 14, 13, 9), strict=True))
+    print(header)
+    print("-" * len(header))
+    with PolicyServer(ZeroPolicy()) as server, openpi_style_server() as openpi_uri:
+        with RemotePolicy(server.uri, timeout=10) as remote:
+            for cameras in (0, 1, 2):
+                print(row("mimicsim", cameras, remote, args.requests))
+        with RemotePolicy(f"{openpi_uri}?images=observation/image:ego&action_horizon=16", timeout=10) as remote:
+            print(row("openpi", 1, remote, args.requests))
 
 
 if __name__ == "__main__":
