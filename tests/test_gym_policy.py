@@ -63,7 +63,8 @@ def test_a_batch_needs_one_policy_per_environment():
 def test_flat_observations_round_trip():
     env = FlatObservation(gym.make(ENV_ID, cameras=("ego",), privileged=True))
     flat, _ = env.reset(seed=0)
-    assert set(flat) == {"state", "instruction", "image.ego", "privileged.goal"} and env.observation_space.contains(flat)
+    assert set(flat) == {"state", "instruction", "image.ego", "privileged.goal"}
+    assert env.observation_space.contains(flat)
     nested = unflatten_observation(flat)
     assert nested["instruction"] == "reach the goal" and nested["image"]["ego"].shape == (8, 8, 3)
     assert set(nested["privileged"]) == {"goal"}
