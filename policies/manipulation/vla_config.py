@@ -12,6 +12,7 @@ the conversions, `resample_chunk` the change of rate.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from mimicsim.assets.hand_mapping import (
 from mimicsim.envs.manipulation.base import CONTROL_HZ
 from mimicsim.envs.manipulation.scene import CAMERAS
 from mimicsim.errors import ConfigError, InputFileError
+from mimicsim.policies.manipulation.protocol import PolicyError, check_metadata
 
 HandUnits = Literal["closure", "hardware", "radians"]
 # Driver-angle order of the "radians" unit: the hardware order, so only units change between units.
@@ -107,6 +109,43 @@ class VlaConfig:
         if not self.endpoint:
             raise ConfigError("endpoint must be a non-empty name")
 
+    @property
+    def policy_hz(self) -> float:
+        """The policy's rate when no server announces one."""
+        return self.control_hz or BEING_H0_CONTROL_HZ
+
+    def metadata(self, name: str, version: str) -> dict[str, Any]:
+        """The protocol metadata of a Being-H0-like policy configured by this: one camera, the
+        configured horizon counted in task steps."""
+        return check_metadata(
+            {
+                "name": name,
+                "version": version,
+                "action_horizon": resampled_horizon(self.action_horizon, self.policy_hz),
+                "action_dim": ACTION_DIM,
+                "cameras": [self.camera],
+                "image_size": list(self.image_size),
+            }
+        )
+
+    def chunk_result(self, chunk: Any, policy_hz: float, horizon: int, source: str) -> dict[str, Any]:
+        """The `infer` result for a chunk the policy answered: task actions, and `zero_chunk` set
+        when every value is 0 (what Being-H0's server answers when its model fails). `PolicyError`
+        for anything that is not an (H, 13) chunk of at least `horizon` task steps."""
+        try:
+            array = np.asarray(chunk, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise PolicyError(f"{source} answered no action chunk ({exc})") from None
+        if array.ndim != 2 or array.shape[1] != ACTION_DIM or len(array) < 1:
+            raise PolicyError(f"{source} answered an action chunk of shape {array.shape}; expected (H, {ACTION_DIM})")
+        actions = self.to_task_chunk(array, policy_hz)
+        if len(actions) < horizon:
+            raise PolicyError(
+                f"{source} answered {len(array)} actions, fewer than the {horizon} task steps announced "
+                "(set action_horizon in --policy-config)"
+            )
+        return {"actions": actions, "zero_chunk": not np.any(array)}
+
     def to_policy_state(self, state: np.ndarray) -> np.ndarray:
         """A task state (13,) in the policy's units, normalised if configured (float32)."""
         state = np.asarray(state, dtype=np.float64)
@@ -157,6 +196,15 @@ def resample_chunk(chunk: np.ndarray, from_hz: float, to_hz: float) -> np.ndarra
 def resampled_horizon(horizon: int, from_hz: float) -> int:
     """Actions per task chunk of a policy answering `horizon` actions at `from_hz`."""
     return len(resample_chunk(np.zeros((horizon, 1)), from_hz, CONTROL_HZ))
+
+
+def import_or_explain(module: str, needed_for: str, hint: str) -> Any:
+    """`importlib.import_module(module)`, or a one-line `ConfigError` naming what is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or module
+        raise ConfigError(f"{needed_for} needs the Python module {missing!r}, which is not installed; {hint}") from None
 
 
 def load_vla_config(path: str | Path | None) -> VlaConfig:

@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from mimicsim.assets.hand_mapping import ACTION_DIM
 from mimicsim.errors import ConfigError
 from mimicsim.policies.manipulation import torch_wire
 from mimicsim.policies.manipulation.protocol import PolicyError, check_metadata
@@ -107,19 +106,7 @@ class ZmqPolicy:
         if self._metadata["privileged"]:
             data["privileged"] = dict(obs["privileged"])
         reply = self._call(self.config.endpoint, data, self.timeout)
-        try:
-            chunk = np.asarray(reply, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise PolicyError(f"{self.uri} answered {self.config.endpoint!r} with no action chunk ({exc})") from None
-        if chunk.ndim != 2 or chunk.shape[1] != ACTION_DIM or len(chunk) < 1:
-            raise PolicyError(f"{self.uri} answered an action chunk of shape {chunk.shape}; expected (H, {ACTION_DIM})")
-        actions = self.config.to_task_chunk(chunk, self._policy_hz)
-        if len(actions) < self._metadata["action_horizon"]:
-            raise PolicyError(
-                f"{self.uri} answered {len(chunk)} actions; at least {self._metadata['action_horizon']} "
-                "were announced (set action_horizon in --policy-config)"
-            )
-        return {"actions": actions, "zero_chunk": not np.any(chunk)}
+        return self.config.chunk_result(reply, self._policy_hz, self._metadata["action_horizon"], self.uri)
 
     def metadata(self) -> dict[str, Any]:
         return dict(self._metadata)
@@ -138,23 +125,15 @@ class ZmqPolicy:
     def _describe(self, announced: Any) -> tuple[dict[str, Any], float]:
         """The policy's metadata and rate: a mimicsim server's announced ones, else the config's."""
         self._served_by_mimicsim = isinstance(announced, dict)
-        if self._served_by_mimicsim:
-            meta = check_metadata(announced)
-            hz = self.config.control_hz or float(announced.get("control_hz", BEING_H0_CONTROL_HZ))
-            horizon, cameras, size = meta["action_horizon"], meta["cameras"][:1], meta["image_size"]
-            name, version, privileged = meta["name"], meta["version"], meta["privileged"]
-        else:
-            hz = self.config.control_hz or BEING_H0_CONTROL_HZ
-            horizon, cameras, size = self.config.action_horizon, [self.config.camera], list(self.config.image_size)
-            name, version, privileged = "being-h0", "unknown", False
+        if not self._served_by_mimicsim:
+            return self.config.metadata(f"being-h0 at {self.uri}", "unknown"), self.config.policy_hz
+        meta = check_metadata(announced)
+        hz = self.config.control_hz or float(announced.get("control_hz", BEING_H0_CONTROL_HZ))
         meta = {
-            "name": f"{name} at {self.uri}",
-            "version": version,
-            "action_horizon": resampled_horizon(horizon, hz),
-            "action_dim": ACTION_DIM,
-            "cameras": cameras,
-            "image_size": size if cameras else None,
-            "privileged": privileged,
+            **meta,
+            "name": f"{meta['name']} at {self.uri}",
+            "action_horizon": resampled_horizon(meta["action_horizon"], hz),
+            "cameras": meta["cameras"][:1],  # Being-H0's observation holds one image
         }
         return check_metadata(meta), hz
 
