@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from fake_task import ENV_ID, GoalPolicy
 from zmq_fakes import FakeZmqServer, zero_chunk
 
@@ -19,8 +21,10 @@ from mimicsim.envs.manipulation.chunking import ActionChunking
 from mimicsim.errors import ConfigError, InputFileError
 from mimicsim.eval.episodes import run_episode
 from mimicsim.policies.manipulation import torch_wire
+from mimicsim.policies.manipulation.experts import make_expert
 from mimicsim.policies.manipulation.factory import make_policy
-from mimicsim.policies.manipulation.protocol import PolicyError
+from mimicsim.policies.manipulation.protocol import PolicyError, check_metadata
+from mimicsim.policies.manipulation.remote import RemotePolicy
 from mimicsim.policies.manipulation.zmq_policy import ZmqPolicy, parse_zmq_uri
 from mimicsim.policies.manipulation.zmq_server import ZmqPolicyServer
 
@@ -47,6 +51,12 @@ def test_the_wire_round_trips_numpy_and_refuses_code_and_object_arrays(tmp_path)
     back = torch_wire.decode(torch_wire.encode(message))
     assert back["s"] == "x" and back["image"].dtype == np.uint8
     np.testing.assert_array_equal(back["image"], message["image"])
+    # What Being-H0's own server reads (it unpickles everything): a NumPy image, whatever its size.
+    image = np.random.default_rng(0).integers(0, 256, (448, 448, 3), dtype=np.uint8)
+    for peer in (torch_wire.decode, lambda data: torch.load(io.BytesIO(data), weights_only=False)):
+        got = peer(torch_wire.encode({"image": image}))["image"]
+        assert isinstance(got, np.ndarray) and got.dtype == np.uint8
+        np.testing.assert_array_equal(got, image)
     target = tmp_path / "created"
 
     class Evil:
@@ -177,15 +187,15 @@ def test_vla_uris_are_dispatched_before_module_factory(tmp_path):
 # ------------------------------------------------------------------------------ end to end (CLI)
 
 
-def _serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def _serve(*args: str, env: dict[str, str] | None = None, protocol: str = "zmq") -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "mimicsim.cli", "serve", "--protocol", "zmq", "--port", "0", *args],
+        [sys.executable, "-m", "mimicsim.cli", "serve", "--protocol", protocol, "--port", "0", *args],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
     )
     line = process.stdout.readline()  # "serving ... on zmq://127.0.0.1:PORT (Ctrl-C to stop)"
-    assert " on zmq://" in line, line
+    assert f" on {protocol}://" in line, line
     return process, line.split(" on ")[1].split()[0]
 
 
@@ -226,3 +236,13 @@ def test_a_server_killed_mid_run_gives_invalid_episodes_not_a_crash(tmp_path):
     records = _records(tmp_path)
     assert records[0]["success"] and not records[0]["invalid"]
     assert all(r["invalid"] and "did not answer" in r["reason"] for r in records[1:])
+
+
+def test_serve_speaks_websocket_too():
+    server, uri = _serve("--policy", "expert", "--task", "pour", protocol="ws")
+    try:
+        with RemotePolicy(uri, timeout=10) as remote:
+            assert remote.metadata() == check_metadata(make_expert("pour").metadata())
+    finally:
+        server.kill()
+        server.wait()
