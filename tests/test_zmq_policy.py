@@ -81,6 +81,11 @@ def test_bad_zmq_uris_are_config_errors(uri):
 # ------------------------------------------------------------------------------ stand-in server
 
 
+def test_a_busy_port_is_a_config_error():
+    with ZmqPolicyServer(GoalPolicy()) as server, pytest.raises(ConfigError, match="cannot serve on"):
+        ZmqPolicyServer(GoalPolicy(), port=server.port)
+
+
 def test_requests_follow_being_h0s_format_and_the_chunk_comes_back():
     reply = np.linspace(0, 1, 16 * 13).reshape(16, 13)
     with FakeZmqServer(lambda request: torch_wire.encode(reply.tolist())) as server:

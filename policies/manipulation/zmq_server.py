@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mimicsim.envs.manipulation.base import CONTROL_HZ
+from mimicsim.errors import ConfigError
 from mimicsim.policies.manipulation import torch_wire
 from mimicsim.policies.manipulation.protocol import Policy, check_actions, check_metadata
 from mimicsim.policies.manipulation.zmq_policy import DEFAULT_MAX_MESSAGE_BYTES
@@ -63,7 +64,12 @@ class ZmqPolicyServer:
         # Copy every message: pyzmq's zero-copy sends of large ones hand buffers to a garbage-collector
         # thread, whose wake-ups cost more than copying an image (tens of ms per request, measured).
         self._socket.copy_threshold = max_message_bytes
-        self._socket.bind(f"tcp://{host}:{port or '*'}")
+        try:
+            self._socket.bind(f"tcp://{host}:{port or '*'}")
+        except zmq.ZMQError as exc:
+            self._socket.close(linger=0)
+            self._context.term()
+            raise ConfigError(f"cannot serve on tcp://{host}:{port}: {exc}; choose another --host/--port") from None
         self.host, self.port = host, int(self._socket.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
 
     @property
