@@ -81,6 +81,45 @@ def test_bad_zmq_uris_are_config_errors(uri):
 # ------------------------------------------------------------------------------ stand-in server
 
 
+class EchoPolicy:
+    """Answers H copies of the state, reading one camera: what a Being-H0 client can drive."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+
+    def reset(self) -> None:
+        pass
+
+    def infer(self, obs):
+        self.seen.append(obs)
+        return {"actions": np.tile(obs["state"], (16, 1))}
+
+    def metadata(self):
+        meta = {"name": "echo", "version": "1", "action_horizon": 16, "action_dim": 13}
+        return {**meta, "cameras": ["third_person"], "image_size": [4, 4]}
+
+
+def test_a_being_h0_client_drives_the_stand_in_server():
+    import zmq
+
+    policy = EchoPolicy()
+    server = ZmqPolicyServer(policy)
+    with server, zmq.Context() as context, context.socket(zmq.REQ) as socket:
+        socket.connect(f"tcp://127.0.0.1:{server.port}")
+        # Being-H0's client: no api_token, and the endpoint may be left to the server's default.
+        data = {"image": np.zeros((4, 4, 3), np.uint8), "state": np.arange(13.0), "task_description": "go"}
+        socket.send(torch_wire.encode({"data": data}))
+        chunk = torch_wire.decode(socket.recv())
+        assert isinstance(chunk, list) and np.array_equal(chunk, np.tile(np.arange(13.0), (16, 1)))
+        assert policy.seen[0]["instruction"] == "go" and policy.seen[0]["image"]["third_person"].shape == (4, 4, 3)
+        socket.send(torch_wire.encode({"endpoint": "get_action", "data": {"state": np.zeros(13)}}))
+        assert "lacks 'image'" in torch_wire.decode(socket.recv())["error"]
+        socket.send(torch_wire.encode({"endpoint": "kill"}))
+        assert torch_wire.decode(socket.recv())["status"] == "ok"
+        server._thread.join(timeout=5)  # the serving thread ends after `kill`
+        assert not server._thread.is_alive()
+
+
 def test_a_busy_port_is_a_config_error():
     with ZmqPolicyServer(GoalPolicy()) as server, pytest.raises(ConfigError, match="cannot serve on"):
         ZmqPolicyServer(GoalPolicy(), port=server.port)

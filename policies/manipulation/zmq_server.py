@@ -37,6 +37,8 @@ class ZmqPolicyServer:
 
     Use `serve_forever()` in a dedicated process (it returns after a `kill` request), or
     `with ZmqPolicyServer(policy) as server:` to serve from a background thread at `server.uri`.
+    Requests are answered one at a time; a policy that keeps per-episode state (the scripted
+    experts) must be served to one client at a time (`eval --workers 1`).
     """
 
     def __init__(
