@@ -290,3 +290,12 @@ def test_serve_speaks_websocket_too():
     finally:
         server.kill()
         server.wait()
+
+
+def test_eval_completes_against_a_stalled_server(tmp_path):
+    with FakeZmqServer(lambda request: None) as server:
+        args = ["--task", "pick-place", "--episodes", "2", "--videos", "0", "--timeout", "0.5"]
+        assert cli_main(["eval", "--policy", server.uri, *args, "--out", str(tmp_path)]) == 0
+    records = _records(tmp_path)
+    assert [r["invalid"] for r in records] == [True, True] and not any(r["success"] for r in records)
+    assert all("did not answer 'get_action' within 0.5 s" in r["reason"] for r in records)
