@@ -143,9 +143,6 @@ class ZmqPolicy:
         socket = self._context.socket(zmq.REQ)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.MAXMSGSIZE, self._max_message_bytes)
-        # Copy every message: pyzmq's zero-copy sends of large ones hand buffers to a garbage-collector
-        # thread, whose wake-ups cost more than copying an image (tens of ms per request, measured).
-        socket.copy_threshold = self._max_message_bytes
         socket.connect(self._address)
         return socket
 

@@ -63,9 +63,6 @@ class ZmqPolicyServer:
         self._socket = self._context.socket(zmq.REP)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
-        # Copy every message: pyzmq's zero-copy sends of large ones hand buffers to a garbage-collector
-        # thread, whose wake-ups cost more than copying an image (tens of ms per request, measured).
-        self._socket.copy_threshold = max_message_bytes
         try:
             self._socket.bind(f"tcp://{host}:{port or '*'}")
         except zmq.ZMQError as exc:
