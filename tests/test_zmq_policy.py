@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -70,6 +71,21 @@ def test_the_wire_round_trips_numpy_and_refuses_code_and_object_arrays(tmp_path)
     with pytest.raises(ValueError, match="refused"):
         torch_wire.decode(b"not a torch file")
     assert not target.exists()
+
+
+def test_replies_pickled_under_numpy_1_names_decode():
+    # A server on NumPy 1.x (Being-H0's released environment) pickles arrays as numpy.core.*.
+    source = zipfile.ZipFile(io.BytesIO(torch_wire.encode(np.zeros((16, 13), np.float32))))
+    legacy = io.BytesIO()
+    with zipfile.ZipFile(legacy, "w", zipfile.ZIP_STORED) as out:
+        for info in source.infolist():
+            payload = source.read(info.filename)
+            if info.filename.endswith("data.pkl"):
+                assert b"numpy._core.multiarray" in payload
+                payload = payload.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+            out.writestr(info.filename, payload)
+    back = torch_wire.decode(legacy.getvalue())
+    assert back.dtype == np.float32 and back.shape == (16, 13) and not back.any()
 
 
 @pytest.mark.parametrize("uri", ["zmq://host", "zmq://:5555", "zmq://h:5555/x", "zmq://h:port"])
@@ -200,12 +216,14 @@ def test_all_zero_chunks_are_flagged_in_the_episode_record():
 
 
 def test_errors_and_bad_chunks_from_the_server_are_policy_errors():
-    answers = iter([{"error": "model exploded"}, [[1.0, 2.0]]])
-    with FakeZmqServer(lambda request: torch_wire.encode(next(answers))) as server, ZmqPolicy(server.uri) as policy:
+    answers = iter([torch_wire.encode({"error": "model exploded"}), torch_wire.encode([[1.0, 2.0]]), b"ERROR"])
+    with FakeZmqServer(lambda request: next(answers)) as server, ZmqPolicy(server.uri) as policy:
         obs = {"image": {"third_person": np.zeros((2, 2, 3), np.uint8)}, "state": np.zeros(13), "instruction": ""}
         with pytest.raises(PolicyError, match="model exploded"):
             policy.infer(obs)
         with pytest.raises(PolicyError, match=r"shape \(1, 2\)"):
+            policy.infer(obs)
+        with pytest.raises(PolicyError, match="the server answered ERROR"):  # GR00T's failure reply
             policy.infer(obs)
 
 
