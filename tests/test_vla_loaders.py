@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mimicsim.assets.hand_mapping import HAND_LOWER, HAND_UPPER, MUJOCO_HAND_ORDER
+from mimicsim.cli import main as cli_main
 from mimicsim.errors import ConfigError
 from mimicsim.policies.manipulation.factory import make_policy
 from mimicsim.policies.manipulation.vla_config import VlaConfig, resample_chunk
@@ -182,3 +183,16 @@ def test_chunks_are_resampled_over_the_same_span():
     np.testing.assert_allclose(resampled[:, 0], 1.5 * np.arange(1, 11) - 1)  # (j + 1) / 20 s
     np.testing.assert_allclose(resample_chunk(chunk[:4], 10, 20)[:, 0], [0, 0, 0.5, 1, 1.5, 2, 2.5, 3])
     assert resample_chunk(chunk, 20, 20) is not None and len(resample_chunk(chunk, 20, 20)) == 16
+
+
+def test_eval_scores_a_being_h0_checkpoint_with_its_policy_config(being_h0_package, tmp_path):
+    config = tmp_path / "vla.json"
+    config.write_text(json.dumps({"control_hz": 40, "camera": "wrist", "action_horizon": 16}))
+    out = tmp_path / "eval"
+    args = ["--task", "pick-place", "--episodes", "1", "--videos", "0", "--policy-config", str(config)]
+    assert cli_main(["eval", "--policy", f"being-h0:{being_h0_package}", *args, "--out", str(out)]) == 0
+    task = json.loads((out / "eval_info.json").read_text())["tasks"]["pick-place"]
+    # 16 actions at 40 Hz are 8 task steps at 20 Hz; the stand-in drifts the arm, so no success.
+    assert task["policy"]["action_horizon"] == 8 and task["policy"]["cameras"] == ["wrist"]
+    (record,) = task["records"]
+    assert record["queries"] == 38 and record["length"] == 300 and record["zero_chunks"] == 0  # 300 steps, 8 a query
