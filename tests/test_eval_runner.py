@@ -17,7 +17,6 @@ from mimicsim.envs.manipulation.chunking import ActionChunking
 from mimicsim.errors import ConfigError
 from mimicsim.eval import task_eval
 from mimicsim.eval.episodes import episode_seed, run_episode
-from mimicsim.policies.manipulation.protocol import PolicyError
 from mimicsim.policies.manipulation.remote import PolicyServer
 
 
@@ -75,7 +74,7 @@ def test_evaluate_writes_json_html_and_videos(tmp_path, fake_tasks):
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and 'src="videos/fake_000.mp4"' in html
     assert "http://" not in html and "https://" not in html  # opens offline
-    assert not [p for p in tmp_path.rglob("*.part*")]  # no temporary files left behind
+    assert not list(tmp_path.rglob("*.part*"))  # no temporary files left behind
 
 
 def test_the_same_seed_gives_the_same_records(tmp_path, fake_tasks):
@@ -142,6 +141,10 @@ def test_ray_runs_the_same_episodes(tmp_path, fake_tasks):
             "'being-h0:PATH', 'lerobot:PATH' or 'package.module:factory'",
         ),
         (["--policy", "ws://127.0.0.1:9"], "mimicsim: error: cannot connect to the policy server at ws://127.0.0.1:9"),
+        (
+            ["--policy", "zmq://127.0.0.1:9", "--policy-config", "nope.json"],
+            "mimicsim: error: nope.json: cannot read the policy config",
+        ),
         (["--episodes", "0"], "mimicsim: error: --episodes must be at least 1, got 0"),
     ],
 )
@@ -152,6 +155,7 @@ def test_bad_cli_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, mes
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
