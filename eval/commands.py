@@ -43,7 +43,7 @@ def eval(
         timeout: Seconds a remote policy may take per request.
         policy_config: JSON file of a VLA's units, normalisation, control rate, camera and endpoint
             (fields of mimicsim.policies.manipulation.vla_config.VlaConfig).
-        api_token: Token for a zmq policy server (default: the MIMICSIM_API_TOKEN variable).
+        api_token: Token for a zmq policy server (default: the MIMICSIM_API_KEY variable).
     """
     from mimicsim.eval.task_eval import evaluate_tasks
 

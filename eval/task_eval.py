@@ -179,7 +179,7 @@ def evaluate_tasks(
         videos: Episodes per task recorded as MP4 (0 for none).
         timeout: Seconds a remote policy may take per request.
         policy_config: A VLA's `VlaConfig` JSON file (zmq, being-h0 and lerobot policies).
-        api_token: Token for a zmq policy server (default: the MIMICSIM_API_TOKEN variable).
+        api_token: Token for a zmq policy server (default: the MIMICSIM_API_KEY variable).
         progress: Show a progress bar.
     """
     names = parse_tasks(tasks)

@@ -169,10 +169,10 @@ def test_requests_follow_being_h0s_format_and_the_chunk_comes_back():
 
 def test_the_token_comes_from_the_environment_and_the_server_checks_it(monkeypatch):
     with ZmqPolicyServer(GoalPolicy(), api_token="right") as server:
-        monkeypatch.setenv("MIMICSIM_API_TOKEN", "wrong")
+        monkeypatch.setenv("MIMICSIM_API_KEY", "wrong")
         with pytest.raises(PolicyError, match="Unauthorized"):
             ZmqPolicy(server.uri)
-        monkeypatch.setenv("MIMICSIM_API_TOKEN", "right")
+        monkeypatch.setenv("MIMICSIM_API_KEY", "right")
         with ZmqPolicy(server.uri) as policy:
             assert policy.metadata()["name"] == f"goal at {server.uri}"
 

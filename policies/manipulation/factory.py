@@ -10,7 +10,7 @@
 
 The VLA forms (zmq, being-h0, lerobot) read `policy_config` (a `VlaConfig` JSON file: units,
 normalisation, control rate, camera, endpoint); zmq sends `api_token` (default: the
-`MIMICSIM_API_TOKEN` environment variable).
+`MIMICSIM_API_KEY` environment variable).
 """
 
 from __future__ import annotations

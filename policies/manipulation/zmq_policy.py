@@ -35,7 +35,8 @@ from mimicsim.policies.manipulation import torch_wire
 from mimicsim.policies.manipulation.protocol import PolicyError, check_metadata
 from mimicsim.policies.manipulation.vla_config import BEING_H0_CONTROL_HZ, VlaConfig, resampled_horizon
 
-API_TOKEN_ENV = "MIMICSIM_API_TOKEN"
+# The variable the websocket client reads its key from, so one setting serves both transports.
+API_TOKEN_ENV = "MIMICSIM_API_KEY"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
 
 
@@ -57,7 +58,7 @@ class ZmqPolicy:
     Args:
         uri: The server's address.
         config: Units, normalisation, rate, camera and endpoint (`VlaConfig`).
-        api_token: Sent with every request; None: the `MIMICSIM_API_TOKEN` environment variable,
+        api_token: Sent with every request; None: the `MIMICSIM_API_KEY` environment variable,
             if set.
         timeout: Seconds to wait for each reply (inference included).
         connect_timeout: Seconds to wait for the `ping` handshake.
