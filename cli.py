@@ -82,9 +82,9 @@ def _resolve(argv: list[str]) -> tuple[str, str, list[str]]:
     while argv and isinstance(table, dict):
         word, argv = argv[0], argv[1:]
         if word not in table:
-            raise MimicsimError(f"unknown command {' '.join(words + [word])!r}; run `mimicsim --help`")
+            raise MimicsimError(f"unknown command {' '.join([*words, word])!r}; run `mimicsim --help`")
         words.append(word)
-        table = table[word]  # type: ignore[assignment]
+        table = table[word]
     if isinstance(table, dict):
         raise MimicsimError(f"`mimicsim {' '.join(words)}` needs one of: {', '.join(table)}")
     return " ".join(words), table[0], argv

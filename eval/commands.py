@@ -91,8 +91,8 @@ def eval_tracking(
     """
     from mimicsim.atomic import check_writable, write_text_atomic
     from mimicsim.eval.tracking_metrics import format_table, summarize, tracking_metrics
-    from mimicsim.policies.tracking.refine import refine_motion
     from mimicsim.policies.tracking.load import load_tracker
+    from mimicsim.policies.tracking.refine import refine_motion
     from mimicsim.retarget import robot_motion
 
     check_writable(out)
@@ -121,7 +121,7 @@ def eval_tracking(
         "schema": REPORT_SCHEMA,
         "policy": str(policy),
         "summary": summary,
-        "clips": {name: metrics for name, metrics in rows},
+        "clips": dict(rows),
     }
     write_text_atomic(out, json.dumps(report, indent=2))
     print(format_table(rows))
