@@ -30,6 +30,7 @@ from mimicsim.eval.episodes import EpisodeRecord, FrameRecorder, episode_seed, r
 from mimicsim.eval.report import EVAL_INFO, build_eval_info, video_name, write_report
 from mimicsim.jobs import Item, Result, Work, run_job
 from mimicsim.policies.manipulation.factory import make_policy
+from mimicsim.policies.manipulation.gym_policy import env_kwargs
 from mimicsim.policies.manipulation.protocol import Policy, check_metadata
 
 
@@ -76,13 +77,7 @@ def parse_tasks(tasks: str | Sequence[str]) -> list[str]:
 def make_env(env_id: str, meta: dict[str, Any], replan_steps: int, *, record: bool) -> gym.Env:
     """The task environment as the policy described by `meta` needs it: only its cameras at its
     image size, rendered only at query steps (every `replan_steps`), privileged state if asked."""
-    kwargs: dict[str, Any] = {
-        "cameras": tuple(meta["cameras"]),
-        "render_every": replan_steps,
-        "privileged": meta["privileged"],
-    }
-    if meta["image_size"] is not None:
-        kwargs["image_size"] = tuple(meta["image_size"])
+    kwargs = env_kwargs(meta, replan_steps)
     if record:
         kwargs["render_mode"] = "rgb_array"
     register_manipulation_envs()

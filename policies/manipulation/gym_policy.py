@@ -21,6 +21,20 @@ from mimicsim.errors import ConfigError
 from mimicsim.policies.manipulation.protocol import Policy, check_actions, check_metadata
 
 
+def env_kwargs(meta: Mapping[str, Any], replan_steps: int) -> dict[str, Any]:
+    """`gymnasium.make` keyword arguments giving the policy described by `meta` (checked metadata)
+    what it reads: its cameras at its image size, rendered only at query steps (every
+    `replan_steps`), and privileged state if it asks for it."""
+    kwargs: dict[str, Any] = {
+        "cameras": tuple(meta["cameras"]),
+        "render_every": replan_steps,
+        "privileged": meta["privileged"],
+    }
+    if meta["image_size"] is not None:
+        kwargs["image_size"] = tuple(meta["image_size"])
+    return kwargs
+
+
 class GymPolicy:
     """See `as_gym_policy`."""
 
@@ -39,16 +53,8 @@ class GymPolicy:
         self._started = [False] * len(self.policies)
 
     def env_kwargs(self) -> dict[str, Any]:
-        """`gymnasium.make` keyword arguments giving the policy what it reads: its cameras at its
-        image size, rendered only at query steps, and privileged state if it asks for it."""
-        kwargs: dict[str, Any] = {
-            "cameras": tuple(self.meta["cameras"]),
-            "render_every": self.replan_steps,
-            "privileged": self.meta["privileged"],
-        }
-        if self.meta["image_size"] is not None:
-            kwargs["image_size"] = tuple(self.meta["image_size"])
-        return kwargs
+        """`gymnasium.make` keyword arguments for a task this policy can run on (`env_kwargs`)."""
+        return env_kwargs(self.meta, self.replan_steps)
 
     def reset(self) -> None:
         """Start a new episode in every environment (for loops that pass no `episode_start`)."""
