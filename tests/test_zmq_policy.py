@@ -282,13 +282,8 @@ def test_eval_over_zmq_gives_the_in_process_experts_results(tmp_path):
 
 def test_a_server_killed_mid_run_gives_invalid_episodes_not_a_crash(tmp_path):
     # The served expert's process dies at its 60th query: during the second episode (49 each).
-    server, uri = _serve(
-        "--policy",
-        "zmq_fakes:dying_expert",
-        env={"MIMICSIM_TEST_DIE_AT": "60", "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ["PYTHONPATH"]])}
-        if "PYTHONPATH" in os.environ
-        else {"MIMICSIM_TEST_DIE_AT": "60", "PYTHONPATH": str(TESTS)},
-    )
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))  # finds zmq_fakes
+    server, uri = _serve("--policy", "zmq_fakes:dying_expert", env={"MIMICSIM_TEST_DIE_AT": "60", "PYTHONPATH": path})
     try:
         args = ["--task", "pick-place", "--episodes", "3", "--videos", "0", "--timeout", "1"]
         assert cli_main(["eval", "--policy", uri, *args, "--out", str(tmp_path)]) == 0
