@@ -51,6 +51,10 @@ VERBS: Table = {
         "refine a folder of motions, keep those tracked to success",
     ),
     "eval": ("mimicsim.eval.commands", "score a policy on manipulation tasks (JSON, HTML report, MP4s)"),
+    "serve": (
+        "mimicsim.policies.manipulation.commands",
+        "serve a policy over ZeroMQ (Being-H0's wire format) or websocket",
+    ),
     "eval-tracking": ("mimicsim.eval.commands", "measure a tracking policy on clips (table + JSON)"),
 }
 

@@ -23,12 +23,16 @@ def eval(
     replan_steps: int | None = None,
     videos: int = 2,
     timeout: float = 30.0,
+    policy_config: Path | None = None,
+    api_token: str | None = None,
 ) -> None:
     """Score a policy on manipulation tasks; writes eval_info.json, report.html and MP4s into OUT.
 
     Args:
         task: Comma-separated tasks: pick-place, pour, unfold.
-        policy: "expert" (scripted experts), "ws://host:port" (a policy server) or "package.module:factory".
+        policy: "expert" (scripted experts), "ws://host:port" (a websocket policy server),
+            "zmq://host:port" (a Being-H0 / GR00T-style server), "being-h0:PATH", "lerobot:PATH"
+            or "package.module:factory".
         episodes: Episodes per task.
         seed: Run seed; every episode's seed derives from it.
         out: Output folder.
@@ -37,6 +41,9 @@ def eval(
         replan_steps: Actions executed from each chunk before the policy is asked again; None: the whole chunk.
         videos: Episodes per task recorded as MP4.
         timeout: Seconds a remote policy may take per request.
+        policy_config: JSON file of a VLA's units, normalisation, control rate, camera and endpoint
+            (fields of mimicsim.policies.manipulation.vla_config.VlaConfig).
+        api_token: Token for a zmq policy server (default: the MIMICSIM_API_KEY variable).
     """
     from mimicsim.eval.task_eval import evaluate_tasks
 
@@ -51,6 +58,8 @@ def eval(
         replan_steps=replan_steps,
         videos=videos,
         timeout=timeout,
+        policy_config=policy_config,
+        api_token=api_token,
     )
     for name, t in info["tasks"].items():
         low, high = t["success_rate_ci95"]

@@ -33,6 +33,8 @@ class EpisodeRecord:
     instruction: str
     reason: str = ""
     """Why an invalid episode is invalid (the simulation's fault, the policy's error)."""
+    zero_chunks: int = 0
+    """Chunks the policy flagged as all zeros (a Being-H0 server answers zeros when its model fails)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,18 +85,23 @@ def run_episode(
     `invalid_reason`. A policy that fails to give a valid chunk (an error, a timeout, NaN, a wrong
     shape) ends the episode as invalid with the reason: one bad answer must not stop the evaluation.
     """
-    policy.reset()
     obs, info = env.reset(seed=seed)
     instruction = str(obs.get("instruction", "")) if isinstance(obs, dict) else ""
-    length = queries = 0
+    length = queries = zero_chunks = 0
     reason = ""
-    while True:
+    try:
+        policy.reset()
+    except PolicyError as exc:  # a remote policy's reset is a request like any other
+        reason = f"policy: {exc}"
+    while not reason:
         try:
-            chunk = check_actions(policy.infer(obs), action_dim)
+            result = policy.infer(obs)
+            chunk = check_actions(result, action_dim)
         except PolicyError as exc:
             reason = f"policy: {exc}"
             break
         queries += 1
+        zero_chunks += bool(result.get("zero_chunk", False))
         obs, _, terminated, truncated, info = env.step(chunk)
         length += info["chunk_steps"]
         if terminated or truncated:
@@ -111,4 +118,5 @@ def run_episode(
         invalid=invalid,
         instruction=instruction,
         reason=reason or (str(info.get("invalid_reason", "the simulation became invalid")) if invalid else ""),
+        zero_chunks=zero_chunks,
     )

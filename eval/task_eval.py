@@ -30,6 +30,7 @@ from mimicsim.eval.episodes import EpisodeRecord, FrameRecorder, episode_seed, r
 from mimicsim.eval.report import EVAL_INFO, build_eval_info, video_name, write_report
 from mimicsim.jobs import Item, Result, Work, run_job
 from mimicsim.policies.manipulation.factory import make_policy
+from mimicsim.policies.manipulation.gym_policy import env_kwargs
 from mimicsim.policies.manipulation.protocol import Policy, check_metadata
 
 
@@ -43,12 +44,21 @@ class EvalSettings:
             (None: the whole chunk).
         timeout: Seconds a remote policy may take to answer one request.
         videos: Episodes per task (the first ones) recorded as MP4.
+        policy_config: A VLA's `VlaConfig` JSON file (zmq, being-h0 and lerobot policies).
+        api_token: Token sent to a zmq policy server (kept out of the run's records).
     """
 
     policy: str = "expert"
     replan_steps: int | None = None
     timeout: float = 30.0
     videos: int = 2
+    policy_config: str | None = None
+    api_token: str | None = field(default=None, repr=False)
+
+    def make_policy(self, task: str) -> Policy:
+        return make_policy(
+            self.policy, task, timeout=self.timeout, policy_config=self.policy_config, api_token=self.api_token
+        )
 
 
 def parse_tasks(tasks: str | Sequence[str]) -> list[str]:
@@ -67,13 +77,7 @@ def parse_tasks(tasks: str | Sequence[str]) -> list[str]:
 def make_env(env_id: str, meta: dict[str, Any], replan_steps: int, *, record: bool) -> gym.Env:
     """The task environment as the policy described by `meta` needs it: only its cameras at its
     image size, rendered only at query steps (every `replan_steps`), privileged state if asked."""
-    kwargs: dict[str, Any] = {
-        "cameras": tuple(meta["cameras"]),
-        "render_every": replan_steps,
-        "privileged": meta["privileged"],
-    }
-    if meta["image_size"] is not None:
-        kwargs["image_size"] = tuple(meta["image_size"])
+    kwargs = env_kwargs(meta, replan_steps)
     if record:
         kwargs["render_mode"] = "rgb_array"
     register_manipulation_envs()
@@ -112,7 +116,7 @@ class EpisodeWork(Work):
 
     def _prepare(self, task: str, env_id: str) -> tuple[FrameRecorder, ActionChunking, Policy, dict[str, Any]]:
         if task not in self._prepared:
-            policy = make_policy(self.settings.policy, task, timeout=self.settings.timeout)
+            policy = self.settings.make_policy(task)
             meta = check_metadata(policy.metadata())
             replan_steps = self.settings.replan_steps or meta["action_horizon"]
             recorder = FrameRecorder(make_env(env_id, meta, replan_steps, record=self.settings.videos > 0))
@@ -147,6 +151,8 @@ def evaluate_tasks(
     replan_steps: int | None = None,
     videos: int = 2,
     timeout: float = 30.0,
+    policy_config: str | Path | None = None,
+    api_token: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate `policy` for `episodes` episodes on each task and write the report into `out`.
@@ -167,6 +173,8 @@ def evaluate_tasks(
         replan_steps: Actions executed from each chunk before re-querying (None: whole chunk).
         videos: Episodes per task recorded as MP4 (0 for none).
         timeout: Seconds a remote policy may take per request.
+        policy_config: A VLA's `VlaConfig` JSON file (zmq, being-h0 and lerobot policies).
+        api_token: Token for a zmq policy server (default: the MIMICSIM_API_KEY variable).
         progress: Show a progress bar.
     """
     names = parse_tasks(tasks)
@@ -179,7 +187,14 @@ def evaluate_tasks(
     if replan_steps is not None and replan_steps < 1:
         raise ConfigError(f"--replan-steps must be at least 1, got {replan_steps}")
     out = check_writable(out, folder=True)
-    settings = EvalSettings(policy=policy, replan_steps=replan_steps, timeout=timeout, videos=max(0, videos))
+    settings = EvalSettings(
+        policy=policy,
+        replan_steps=replan_steps,
+        timeout=timeout,
+        videos=max(0, videos),
+        policy_config=None if policy_config is None else str(policy_config),
+        api_token=api_token,
+    )
     metadata = {task: _policy_metadata(settings, task) for task in names}
 
     items = {
@@ -187,7 +202,8 @@ def evaluate_tasks(
         for task in names
         for i in range(episodes)
     }
-    job = {"policy": policy, "tasks": names, "episodes": episodes, "seed": seed, "settings": asdict(settings)}
+    recorded = {key: value for key, value in asdict(settings).items() if key != "api_token"}
+    job = {"policy": policy, "tasks": names, "episodes": episodes, "seed": seed, "settings": recorded}
     summary = run_job(
         out,
         job,
@@ -243,7 +259,7 @@ def _episode_record(record: dict[str, Any]) -> EpisodeRecord:
 def _policy_metadata(settings: EvalSettings, task: str) -> dict[str, Any]:
     """Validated metadata of the policy for `task`, checked before any episode or write: a bad
     name, an unreachable server or a policy that breaks the protocol fails here."""
-    policy = make_policy(settings.policy, task, timeout=settings.timeout)
+    policy = settings.make_policy(task)
     try:
         meta = check_metadata(policy.metadata())
     finally:

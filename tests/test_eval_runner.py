@@ -137,9 +137,14 @@ def test_ray_runs_the_same_episodes(tmp_path, fake_tasks):
         (["--task", "pick-place,fly"], "mimicsim: error: unknown task 'fly'; valid tasks: pick-place, pour, unfold"),
         (
             ["--policy", "gpt"],
-            "mimicsim: error: unknown policy 'gpt'; use 'expert', 'ws://host:port' or 'package.module:factory'",
+            "mimicsim: error: unknown policy 'gpt'; use 'expert', 'ws://host:port', 'zmq://host:port', "
+            "'being-h0:PATH', 'lerobot:PATH' or 'package.module:factory'",
         ),
         (["--policy", "ws://127.0.0.1:9"], "mimicsim: error: cannot connect to the policy server at ws://127.0.0.1:9"),
+        (
+            ["--policy", "zmq://127.0.0.1:9", "--policy-config", "nope.json"],
+            "mimicsim: error: nope.json: cannot read the policy config",
+        ),
         (["--episodes", "0"], "mimicsim: error: --episodes must be at least 1, got 0"),
     ],
 )

@@ -14,12 +14,24 @@ Three methods, kept as small and stable as Gymnasium's `Env`:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from mimicsim.errors import MimicsimError
+
+API_KEY_ENV = "MIMICSIM_API_KEY"
+"""Environment variable holding the secret shared by a policy server and its clients (the ws
+protocol's `Authorization: Api-Key`, the zmq protocol's `api_token`), read when none is given."""
+
+
+def api_key(given: str | None) -> str | None:
+    """`given`, else the `MIMICSIM_API_KEY` environment variable; None when neither is set."""
+    key = os.environ.get(API_KEY_ENV, "") if given is None else given
+    return key or None
+
 
 PROTOCOL = "mimicsim.policy/1"
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-import os
 import queue
 import threading
 import time
@@ -44,19 +43,12 @@ import numpy as np
 
 from mimicsim.errors import ConfigError
 from mimicsim.policies.manipulation.openpi_mapping import OpenpiMapping
-from mimicsim.policies.manipulation.protocol import PROTOCOL, Policy, PolicyError, check_metadata
+from mimicsim.policies.manipulation.protocol import API_KEY_ENV, PROTOCOL, Policy, PolicyError, check_metadata
+from mimicsim.policies.manipulation.protocol import api_key as resolve_api_key
 from mimicsim.wire import pack, pack_msgpack_numpy, unpack, unpack_either, unpack_msgpack_numpy
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
-API_KEY_ENV = "MIMICSIM_API_KEY"
-"""Environment variable holding the API key, read by the server and the client when none is given."""
-
 log = logging.getLogger(__name__)
-
-
-def _api_key(given: str | None) -> str | None:
-    key = os.environ.get(API_KEY_ENV, "") if given is None else given
-    return key or None
 
 
 # --------------------------------------------------------------------------------------- server
@@ -167,7 +159,7 @@ class PolicyServer:
             raise ConfigError(f"max_message_bytes must be at least 1024, got {max_message_bytes}")
         self._policy = policy
         self._metadata = check_metadata(policy.metadata())
-        self._api_key = _api_key(api_key)
+        self._api_key = resolve_api_key(api_key)
         self._max_connections = max_connections
         self._max_message_bytes = max_message_bytes
         self._idle_timeout = idle_timeout
@@ -335,7 +327,7 @@ class RemotePolicy:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._max_message_bytes = max_message_bytes
-        self._api_key = _api_key(api_key)
+        self._api_key = resolve_api_key(api_key)
         self._connection: contextlib.ExitStack | None = None
         self._ws: Any = None
         self._closed_because = ""
