@@ -1,0 +1,167 @@
+"""The Inspire hand's kinematics as the hand retargeter needs them: its 21 keypoints (MediaPipe's
+order) in the palm frame for any driver angles, with the linkage coupling applied exactly as the
+model's joint equalities state it, and tables of fingertip positions over each driver's range.
+
+The robot's keypoints: the wrist is the `mount` site (the flange face); a finger's MCP and PIP are
+the origins of its proximal and intermediate links, its DIP the middle of the intermediate link, its
+tip the far end of the intermediate link's collision geom; the thumb's CMC, MCP and IP are the
+origins of its proximal, intermediate and distal links, its tip the far end of the distal geom.
+Positions are expressed in the robot's palm frame (`keypoints.palm_frames` of the open hand, with
+the wrist at the origin), the frame the human's keypoints are expressed in too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import mujoco
+import numpy as np
+
+from mimicsim.assets.franka_inspire import inspire_hand_spec
+from mimicsim.assets.hand_mapping import HAND_LOWER, HAND_UPPER, MUJOCO_HAND_ORDER
+from mimicsim.retarget.hand.keypoints import N_KEYPOINTS, palm_frames
+
+FINGER_NAMES = ("index", "middle", "ring", "pinky")
+DRIVER_JOINTS = (
+    "R_thumb_proximal_yaw_joint",
+    "R_thumb_proximal_pitch_joint",
+    "R_index_proximal_joint",
+    "R_middle_proximal_joint",
+    "R_ring_proximal_joint",
+    "R_pinky_proximal_joint",
+)
+# Bodies whose origins are keypoints, by MediaPipe index; tips come from geoms (see module doc).
+_KEYPOINT_BODIES = {
+    1: "R_thumb_proximal",
+    2: "R_thumb_intermediate",
+    3: "R_thumb_distal",
+    5: "R_index_proximal",
+    6: "R_index_intermediate",
+    9: "R_middle_proximal",
+    10: "R_middle_intermediate",
+    13: "R_ring_proximal",
+    14: "R_ring_intermediate",
+    17: "R_pinky_proximal",
+    18: "R_pinky_intermediate",
+}
+_TIP_BODIES = {
+    4: "R_thumb_distal",
+    8: "R_index_intermediate",
+    12: "R_middle_intermediate",
+    16: "R_ring_intermediate",
+    20: "R_pinky_intermediate",
+}
+
+
+class InspireKinematics:
+    """Forward kinematics of the authored Inspire right hand (palm fixed)."""
+
+    def __init__(self) -> None:
+        self.model = inspire_hand_spec().compile()
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self._drivers = np.array([m.joint(name).qposadr[0] for name in DRIVER_JOINTS])
+        # Followers: qpos[follower] = polynomial of qpos[driver], as the model's equalities say.
+        couplings = []
+        for e in range(m.neq):
+            if m.eq_type[e] == mujoco.mjtEq.mjEQ_JOINT:
+                follower = m.jnt_qposadr[m.eq_obj1id[e]]
+                driver = m.jnt_qposadr[m.eq_obj2id[e]]
+                couplings.append((follower, driver, m.eq_data[e, :5].copy()))
+        self._couplings = couplings
+        self._bodies = {i: m.body(name).id for i, name in _KEYPOINT_BODIES.items()}
+        self._tips = {i: (m.body(name).id, _tip_offset(m, name)) for i, name in _TIP_BODIES.items()}
+        mount = m.site("mount").id
+        mujoco.mj_kinematics(m, self.data)
+        world = self._world_keypoints(self.data.site_xpos[mount].copy())
+        self.origin = world[0]
+        self.rotation = palm_frames(world)
+        """Palm frame of the open hand in the hand's base frame (columns x, y, z)."""
+
+    def keypoints(self, drivers: np.ndarray) -> np.ndarray:
+        """(N, 21, 3) keypoints in the palm frame for driver angles (N, 6) in MuJoCo order."""
+        drivers = np.atleast_2d(np.asarray(drivers, dtype=np.float64))
+        out = np.empty((drivers.shape[0], N_KEYPOINTS, 3))
+        mount = self.model.site("mount").id
+        for n, q in enumerate(drivers):
+            self._set(q)
+            mujoco.mj_kinematics(self.model, self.data)
+            out[n] = self._world_keypoints(self.data.site_xpos[mount])
+        return (out - self.origin) @ self.rotation
+
+    def _set(self, drivers: np.ndarray) -> None:
+        qpos = self.data.qpos
+        qpos[:] = 0.0
+        qpos[self._drivers] = drivers
+        for follower, driver, coef in self._couplings:
+            qpos[follower] = np.polyval(coef[::-1], qpos[driver])
+
+    def _world_keypoints(self, wrist: np.ndarray) -> np.ndarray:
+        d = self.data
+        points = np.zeros((N_KEYPOINTS, 3))
+        points[0] = wrist
+        for i, body in self._bodies.items():
+            points[i] = d.xpos[body]
+        for i, (body, offset) in self._tips.items():
+            points[i] = d.xpos[body] + d.xmat[body].reshape(3, 3) @ offset
+        for dip in (7, 11, 15, 19):  # halfway along the intermediate link
+            points[dip] = 0.5 * (points[dip - 1] + points[dip + 1])
+        return points
+
+
+def _tip_offset(model: mujoco.MjModel, body: str) -> np.ndarray:
+    """The far end (from the body's origin) of the body's collision geom, in the body's frame:
+    a capsule's cap or a box's face along its longest side."""
+    b = model.body(body).id
+    geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] == b and model.geom_contype[g]]
+    g = geoms[0]
+    rot = np.empty(9)
+    mujoco.mju_quat2Mat(rot, model.geom_quat[g])
+    rot = rot.reshape(3, 3)
+    size = model.geom_size[g]
+    if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE:
+        axis, reach = rot[:, 2], size[1] + size[0]
+    else:
+        longest = int(np.argmax(size))
+        axis, reach = rot[:, longest], size[longest]
+    centre = model.geom_pos[g]
+    ends = (centre + reach * axis, centre - reach * axis)
+    return max(ends, key=lambda p: float(np.linalg.norm(p)))
+
+
+@dataclass(frozen=True)
+class FingerTables:
+    """Tips over a grid of driver angles, in the palm frame.
+
+    `finger_grid (G,)` radians for the four fingers (one range), `finger_tips (4, G, 3)` in
+    `FINGER_NAMES` order; `yaw_grid (Y,)`, `pitch_grid (P,)` and `thumb_tips (Y, P, 3)` for the thumb;
+    `open_keypoints (21, 3)` the open hand."""
+
+    finger_grid: np.ndarray
+    finger_tips: np.ndarray
+    yaw_grid: np.ndarray
+    pitch_grid: np.ndarray
+    thumb_tips: np.ndarray
+    open_keypoints: np.ndarray
+
+
+@lru_cache(maxsize=4)
+def finger_tables(finger_steps: int = 1024, thumb_steps: int = 64) -> FingerTables:
+    """Tip tables at `finger_steps` angles per finger and `thumb_steps`² thumb (yaw, pitch) pairs.
+    Every entry lies inside the joint ranges, so a choice from the tables respects them exactly."""
+    kin = InspireKinematics()
+    lower, upper = HAND_LOWER, HAND_UPPER
+    finger = MUJOCO_HAND_ORDER.index("index")
+    grid = np.linspace(lower[finger], upper[finger], finger_steps)
+    drivers = np.zeros((finger_steps, 6))
+    drivers[:, 2:] = grid[:, None]
+    tips = kin.keypoints(drivers)[:, [8, 12, 16, 20]].transpose(1, 0, 2)
+    yaw = np.linspace(lower[0], upper[0], thumb_steps)
+    pitch = np.linspace(lower[1], upper[1], thumb_steps)
+    pairs = np.stack(np.meshgrid(yaw, pitch, indexing="ij"), axis=-1).reshape(-1, 2)
+    thumb_drivers = np.zeros((pairs.shape[0], 6))
+    thumb_drivers[:, :2] = pairs
+    thumb = kin.keypoints(thumb_drivers)[:, 4].reshape(thumb_steps, thumb_steps, 3)
+    open_keypoints = kin.keypoints(np.zeros(6))[0]
+    return FingerTables(grid, tips, yaw, pitch, thumb, open_keypoints)
