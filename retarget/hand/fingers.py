@@ -22,8 +22,8 @@ import numpy as np
 
 from mimicsim.errors import ConfigError
 from mimicsim.retarget.hand.inspire import FINGER_NAMES, FingerTables, finger_tables
-from mimicsim.retarget.hand.paths import cheapest_path_1d, cheapest_path_2d
 from mimicsim.retarget.hand.keypoints import FINGERS, TIPS, WRIST, HandMotion, palm_frames
+from mimicsim.retarget.hand.paths import cheapest_path_1d, cheapest_path_2d
 
 PINCH_FINGERS = ("index",)
 """Fingers whose distance to the thumb tip is matched as a distance too: the thumb-index pinch."""
