@@ -7,8 +7,10 @@ vectors to the control rate, starts the robot at the first one, steps through th
 one for `hold_seconds`, and reports:
 
 - `stable`: no NaN, no MuJoCo fault, no exploding speed (the env's own checks);
-- `settled_error_deg`: per finger (MuJoCo order), the driver's distance from its target at the end
-  of the hold, and `settled_error_deg_max` over fingers;
+- `settled_error_deg`: per driver (MuJoCo order), its distance from its target at the end of the
+  hold; `blocked`: the drivers whose finger then rests on the palm (a closed fist's target lies
+  beyond where the palm's collision box stops the finger, so it cannot be reached in contact);
+  `settled_error_deg_max` over all drivers and `settled_error_deg_max_free` over the others;
 - `finger_collision_steps`: control steps during which geoms of two different fingers touch.
 """
 
@@ -20,7 +22,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from mimicsim.assets.franka_inspire import HAND_PREFIX
+from mimicsim.assets.franka_inspire import HAND_BODY, HAND_PREFIX
 from mimicsim.assets.hand_mapping import MUJOCO_HAND_ORDER, being_h0_to_mujoco
 from mimicsim.envs.manipulation.base import CONTROL_HZ, ManipulationEnv
 
@@ -37,6 +39,7 @@ class HandReplayEnv(ManipulationEnv):
         self._start = np.asarray(start, dtype=np.float64)
         self._instruction = instruction
         super().__init__(**kwargs)
+        self._palm = self.model.body(HAND_BODY).id
         self._finger_of_geom = np.full(self.model.ngeom, -1)
         for g in range(self.model.ngeom):
             body = self.model.body(self.model.geom_bodyid[g]).name
@@ -69,6 +72,16 @@ class HandReplayEnv(ManipulationEnv):
         contact = self.data.contact[: self.data.ncon]
         a, b = self._finger_of_geom[contact.geom1], self._finger_of_geom[contact.geom2]
         return bool(np.any((a >= 0) & (b >= 0) & (a != b)))
+
+    def fingers_on_palm(self) -> set[int]:
+        """Finger groups (indices into `FINGER_GROUPS`) touching the palm."""
+        contact = self.data.contact[: self.data.ncon]
+        touching = set()
+        for g1, g2 in zip(contact.geom1, contact.geom2, strict=True):
+            for a, b in ((g1, g2), (g2, g1)):
+                if self.model.geom_bodyid[b] == self._palm and self._finger_of_geom[a] >= 0:
+                    touching.add(int(self._finger_of_geom[a]))
+        return touching
 
     def hand_drivers(self) -> np.ndarray:
         """Driver joint angles (6,) in MuJoCo order."""
@@ -131,15 +144,22 @@ def replay_hand(
             stable = not info["invalid"]
         target = being_h0_to_mujoco(actions[-1])[7:]
         settled = np.degrees(np.abs(env.hand_drivers() - target))
+        on_palm = {FINGER_GROUPS[k] for k in env.fingers_on_palm()}
     finally:
         env.close()
     steps = len(states)
+    # A driver is blocked when its finger (the thumb's two drivers: the thumb) rests on the palm.
+    blocked = [name for name in MUJOCO_HAND_ORDER if name.split("_")[0] in on_palm]
     report = {
         "fps": CONTROL_HZ,
         "steps": steps,
         "stable": bool(stable and np.all(np.isfinite(qpos))),
         "settled_error_deg": dict(zip(MUJOCO_HAND_ORDER, (float(e) for e in settled), strict=True)),
         "settled_error_deg_max": float(np.max(settled)),
+        "blocked": blocked,
+        "settled_error_deg_max_free": float(
+            max([e for n, e in zip(MUJOCO_HAND_ORDER, settled) if n not in blocked], default=0.0)
+        ),
         "finger_collision_steps": int(collisions),
     }
     return Replay(

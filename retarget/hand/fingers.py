@@ -47,6 +47,10 @@ class FingerConfig:
     """Weight of the wrist->thumb-tip vector against each thumb->fingertip vector's base weight 1."""
     distance_weight: float = 20.0
     """Weight of the thumb-fingertip distance itself (for `PINCH_FINGERS`) beside the vectors."""
+    collision_weight: float = 10.0
+    """Cost per metre by which the thumb's links come nearer than `clearance` to a finger's."""
+    clearance: float = 0.003
+    """Distance (m) the thumb's links keep from the fingers' (their capsules)."""
     scale: float | None = None
     """Robot hand length / human hand length; None measures both hands."""
     finger_steps: int = 1024
@@ -106,7 +110,8 @@ def retarget_fingers(motion: HandMotion, config: FingerConfig = FingerConfig()) 
         axis=-1,
     )  # (T, 4)
     drivers = np.empty((local.shape[0], 6))
-    thumb_robot = None
+    thumb_robot = thumb_entry = None
+    finger_bins = _nearest(tables.finger_grid, tables.clearance_grid)
     # A first estimate frame by frame: the fingers alone, the thumb to them. Then the fingers again
     # with their pinch vectors to that thumb (a pinch needs the finger at an angle the thumb can
     # reach), and the thumb to them, both along the cheapest paths within the speed limits.
@@ -119,10 +124,15 @@ def retarget_fingers(motion: HandMotion, config: FingerConfig = FingerConfig()) 
                 target = (target + w[:, None] * (target - thumb_human + thumb_robot)) / (1.0 + w[:, None])
                 weight = 1.0 + w
             cost = _quadratic_cost(target, weight, tables.finger_tips[f])
+            if thumb_entry is not None:
+                clearance = tables.clearance[f][thumb_entry][:, finger_bins]  # (T, G)
+                cost += config.collision_weight * np.maximum(config.clearance - clearance, 0.0)
             speed = config.finger_speed * dt if limited else None
             drivers[:, 2 + f] = _track_1d(cost, tables.finger_grid, speed)
         thumb_speed = config.thumb_speed * dt if limited else None
-        drivers[:, :2], thumb_robot = _solve_thumb(human, pinch, drivers[:, 2:], tables, config, thumb_speed)
+        drivers[:, :2], thumb_robot, thumb_entry = _solve_thumb(
+            human, pinch, drivers[:, 2:], tables, config, thumb_speed
+        )
     return FingerSolution(drivers=drivers, human=human, scale=scale)
 
 
@@ -133,10 +143,11 @@ def _solve_thumb(
     tables: FingerTables,
     config: FingerConfig,
     max_step: float | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Thumb (yaw, pitch) per frame, and its tip. The thumb tip x minimises
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thumb (yaw, pitch) per frame, its tip, and its nearest table entry. The thumb tip x minimises
     thumb_weight |h_thumb - x|^2 + sum_f (1 + pinch_f) |(h_f - h_thumb) - (r_f - x)|^2, a quadratic
-    in x: every term is |x - c|^2 with c = h_thumb, or r_f - h_f + h_thumb."""
+    in x: every term is |x - c|^2 with c = h_thumb, or r_f - h_f + h_thumb; plus the thumb-index
+    distance term and the collision penalty."""
     thumb_human = human[:, TIPS["thumb"]]
     total = np.full(len(human), config.thumb_weight)
     weighted = config.thumb_weight * thumb_human
@@ -164,7 +175,12 @@ def _solve_thumb(
         )
         human_distance = np.linalg.norm(human[:, TIPS[name]] - thumb_human, axis=-1)
         cost += (config.distance_weight * (1.0 + pinch[:, f]))[:, None] * (reach - human_distance[:, None]) ** 2
+    bins = _nearest(fingers, tables.clearance_grid)
+    for f in range(len(FINGER_NAMES)):
+        clearance = tables.clearance[f][:, bins[:, f]].T  # (T, Y*P)
+        cost += config.collision_weight * np.maximum(config.clearance - clearance, 0.0)
     angles = _track_2d(cost.reshape(-1, *tables.thumb_tips.shape[:2]), tables.yaw_grid, tables.pitch_grid, max_step)
+    entry = _nearest(angles[:, 0], tables.yaw_grid) * len(tables.pitch_grid) + _nearest(angles[:, 1], tables.pitch_grid)
     tip = np.stack(
         [
             _bilinear(tables.thumb_tips[..., k], tables.yaw_grid, tables.pitch_grid, angles[:, 0], angles[:, 1])
@@ -172,7 +188,13 @@ def _solve_thumb(
         ],
         axis=-1,
     )
-    return angles, tip
+    return angles, tip, entry
+
+
+def _nearest(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Index of the nearest entry of the evenly spaced `grid` for each value."""
+    index = np.rint((values - grid[0]) / (grid[1] - grid[0])).astype(np.int64)
+    return np.clip(index, 0, len(grid) - 1)
 
 
 def _quadratic_cost(

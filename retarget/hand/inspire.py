@@ -45,6 +45,11 @@ _KEYPOINT_BODIES = {
     17: "R_pinky_proximal",
     18: "R_pinky_intermediate",
 }
+CAPSULE_GROUPS = {
+    "thumb": ("thumb_proximal", "thumb_intermediate", "thumb_distal"),
+    **{name: ("proximal", "intermediate") for name in FINGER_NAMES},
+}
+"""The links whose collisions the retargeter avoids: the thumb's against each finger's."""
 _TIP_BODIES = {
     4: "R_thumb_distal",
     8: "R_index_intermediate",
@@ -72,6 +77,10 @@ class InspireKinematics:
         self._couplings = couplings
         self._bodies = {i: m.body(name).id for i, name in _KEYPOINT_BODIES.items()}
         self._tips = {i: (m.body(name).id, _tip_offset(m, name)) for i, name in _TIP_BODIES.items()}
+        self._capsules = {
+            group: [_link_capsule(m, f"R_{link}" if group == "thumb" else f"R_{group}_{link}") for link in links]
+            for group, links in CAPSULE_GROUPS.items()
+        }
         mount = m.site("mount").id
         mujoco.mj_kinematics(m, self.data)
         world = self._world_keypoints(self.data.site_xpos[mount].copy())
@@ -89,6 +98,20 @@ class InspireKinematics:
             mujoco.mj_kinematics(self.model, self.data)
             out[n] = self._world_keypoints(self.data.site_xpos[mount])
         return (out - self.origin) @ self.rotation
+
+    def capsules(self, drivers: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Each finger's links as capsules for driver angles (N, 6): per group of `CAPSULE_GROUPS`,
+        segment ends (N, L, 2, 3) in the palm frame, and radii (L,)."""
+        drivers = np.atleast_2d(np.asarray(drivers, dtype=np.float64))
+        ends = {name: np.empty((drivers.shape[0], len(caps), 2, 3)) for name, caps in self._capsules.items()}
+        for n, q in enumerate(drivers):
+            self._set(q)
+            mujoco.mj_kinematics(self.model, self.data)
+            for name, caps in self._capsules.items():
+                for k, (body, local, _) in enumerate(caps):
+                    ends[name][n, k] = self.data.xpos[body] + local @ self.data.xmat[body].reshape(3, 3).T
+        radii = {name: np.array([radius for _, _, radius in caps]) for name, caps in self._capsules.items()}
+        return {name: (e - self.origin) @ self.rotation for name, e in ends.items()}, radii
 
     def _set(self, drivers: np.ndarray) -> None:
         qpos = self.data.qpos
@@ -108,6 +131,45 @@ class InspireKinematics:
         for dip in (7, 11, 15, 19):  # halfway along the intermediate link
             points[dip] = 0.5 * (points[dip - 1] + points[dip + 1])
         return points
+
+
+def _link_capsule(model: mujoco.MjModel, body: str) -> tuple[int, np.ndarray, float]:
+    """A link's collision geom as a capsule: (body id, segment ends (2, 3) in the body frame,
+    radius). A box becomes the capsule along its longest side with the mean of its other two half
+    sizes as radius."""
+    b = model.body(body).id
+    g = next(g for g in range(model.ngeom) if model.geom_bodyid[g] == b and model.geom_contype[g])
+    rot = np.empty(9)
+    mujoco.mju_quat2Mat(rot, model.geom_quat[g])
+    rot = rot.reshape(3, 3)
+    size = model.geom_size[g]
+    if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE:
+        axis, half, radius = rot[:, 2], size[1], size[0]
+    else:
+        longest = int(np.argmax(size))
+        others = [size[k] for k in range(3) if k != longest]
+        radius = float(np.mean(others))
+        axis, half = rot[:, longest], max(size[longest] - radius, 0.0)
+    centre = model.geom_pos[g]
+    return b, np.stack([centre - half * axis, centre + half * axis]), float(radius)
+
+
+def segment_distances(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:
+    """Distances (...) between segments p0-p1 and q0-q1 (arrays (..., 3)), by the clamped closest
+    points of the two lines (Ericson, Real-Time Collision Detection, 5.1.9)."""
+    d1, d2, r = p1 - p0, q1 - q0, p0 - q0
+    a = np.einsum("...k,...k->...", d1, d1)
+    e = np.einsum("...k,...k->...", d2, d2)
+    f = np.einsum("...k,...k->...", d2, r)
+    c = np.einsum("...k,...k->...", d1, r)
+    b = np.einsum("...k,...k->...", d1, d2)
+    denom = a * e - b * b
+    s = np.where(denom > 1e-12, np.clip((b * f - c * e) / np.maximum(denom, 1e-12), 0.0, 1.0), 0.0)
+    t = (b * s + f) / np.maximum(e, 1e-12)
+    t_clipped = np.clip(t, 0.0, 1.0)
+    s = np.where(t != t_clipped, np.clip((b * t_clipped - c) / np.maximum(a, 1e-12), 0.0, 1.0), s)
+    closest = (p0 + s[..., None] * d1) - (q0 + t_clipped[..., None] * d2)
+    return np.linalg.norm(closest, axis=-1)
 
 
 def _tip_offset(model: mujoco.MjModel, body: str) -> np.ndarray:
@@ -136,7 +198,9 @@ class FingerTables:
 
     `finger_grid (G,)` radians for the four fingers (one range), `finger_tips (4, G, 3)` in
     `FINGER_NAMES` order; `yaw_grid (Y,)`, `pitch_grid (P,)` and `thumb_tips (Y, P, 3)` for the thumb;
-    `open_keypoints (21, 3)` the open hand."""
+    `open_keypoints (21, 3)` the open hand; `clearance (4, Y*P, C)` the distance (m) between the
+    thumb's links and each finger's (capsules; negative when they overlap) for every thumb entry and
+    `clearance_grid (C,)` finger angles."""
 
     finger_grid: np.ndarray
     finger_tips: np.ndarray
@@ -144,6 +208,11 @@ class FingerTables:
     pitch_grid: np.ndarray
     thumb_tips: np.ndarray
     open_keypoints: np.ndarray
+    clearance_grid: np.ndarray
+    clearance: np.ndarray
+
+
+CLEARANCE_STEPS = 64
 
 
 @lru_cache(maxsize=4)
@@ -164,4 +233,16 @@ def finger_tables(finger_steps: int = 1024, thumb_steps: int = 64) -> FingerTabl
     thumb_drivers[:, :2] = pairs
     thumb = kin.keypoints(thumb_drivers)[:, 4].reshape(thumb_steps, thumb_steps, 3)
     open_keypoints = kin.keypoints(np.zeros(6))[0]
-    return FingerTables(grid, tips, yaw, pitch, thumb, open_keypoints)
+    clearance_grid = np.linspace(lower[finger], upper[finger], CLEARANCE_STEPS)
+    finger_drivers = np.zeros((CLEARANCE_STEPS, 6))
+    finger_drivers[:, 2:] = clearance_grid[:, None]
+    thumb_ends, radii = kin.capsules(thumb_drivers)
+    finger_ends, _ = kin.capsules(finger_drivers)
+    a = thumb_ends["thumb"][:, None, :, None]  # (E, 1, 3, 1, 2, 3)
+    clearance = []
+    for name in FINGER_NAMES:
+        b = finger_ends[name][None, :, None, :]  # (1, C, 1, 2, 2, 3)
+        gap = segment_distances(a[..., 0, :], a[..., 1, :], b[..., 0, :], b[..., 1, :])
+        gap = gap - radii["thumb"][:, None] - radii[name][None, :]
+        clearance.append(gap.min(axis=(-2, -1)))
+    return FingerTables(grid, tips, yaw, pitch, thumb, open_keypoints, clearance_grid, np.stack(clearance))
