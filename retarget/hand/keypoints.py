@@ -237,7 +237,7 @@ def _check_hand_shape(path: Path, keypoints: np.ndarray) -> None:
         raise InputFileError(
             path,
             f"the keypoints do not form one hand: bone lengths vary by {spread:.0%} across frames "
-            "(wrong keypoint order? MANO-ordered joints need --layout mano)",
+            "(joints of different hands, or tracking failures)",
         )
     frames = palm_frames(keypoints)
     if np.any(np.abs(np.linalg.det(frames)) < 0.5):
