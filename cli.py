@@ -82,7 +82,7 @@ def _resolve(argv: list[str]) -> tuple[str, str, list[str]]:
     while argv and isinstance(table, dict):
         word, argv = argv[0], argv[1:]
         if word not in table:
-            raise MimicsimError(f"unknown command {' '.join(words + [word])!r}; run `mimicsim --help`")
+            raise MimicsimError(f"unknown command {' '.join([*words, word])!r}; run `mimicsim --help`")
         words.append(word)
         table = table[word]  # type: ignore[assignment]
     if isinstance(table, dict):

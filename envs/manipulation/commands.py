@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import tyro
 
 from mimicsim.envs.manipulation.hand_replay import DEFAULT_TASK
@@ -20,6 +21,7 @@ ROBOT_TYPE = "franka_inspire"
 
 def retarget_hand(
     file: Annotated[Path, tyro.conf.Positional],
+    *,
     out: Path | None = None,
     video: Path | None = None,
     dataset: Path | None = None,
@@ -50,7 +52,8 @@ def retarget_hand(
     from mimicsim.envs.manipulation.scene import CAMERAS
     from mimicsim.retarget.hand.keypoints import load_hand
     from mimicsim.retarget.hand.quality import format_report
-    from mimicsim.retarget.hand.retargeter import retarget_hand as retarget, save_hand_trajectory
+    from mimicsim.retarget.hand.retargeter import retarget_hand as retarget
+    from mimicsim.retarget.hand.trajectory import save_hand_trajectory
 
     out = out if out is not None else Path(f"{file.stem}_inspire.npz")
     for path in (out, video):
@@ -70,21 +73,21 @@ def retarget_hand(
     save_hand_trajectory(
         out,
         trajectory,
-        {"replay_fps": replay.fps, "replay_state": replay.state, "replay_action": replay.action},
+        {"replay_fps": np.array(replay.fps), "replay_state": replay.state, "replay_action": replay.action},
     )
     print(format_report(trajectory.quality))
     print(f"wrote {out} ({trajectory.n_frames} frames at {trajectory.fps:g} fps)")
     if dataset is not None:
         from mimicsim.assets.hand_mapping import BEING_H0_HAND_ORDER
         from mimicsim.lerobot_dataset import Episode, append_episode
-        from mimicsim.retarget.hand.retargeter import ARM_JOINT_NAMES
+        from mimicsim.retarget.hand.trajectory import ARM_JOINT_NAMES
 
         names = [*ARM_JOINT_NAMES, *BEING_H0_HAND_ORDER]
         episode = Episode({"observation.state": replay.state, "action": replay.action}, replay.images, task)
         index = append_episode(
             dataset,
             episode,
-            fps=int(round(replay.fps)),
+            fps=round(replay.fps),
             robot_type=ROBOT_TYPE,
             names={"observation.state": names, "action": names},
         )

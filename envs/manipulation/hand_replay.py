@@ -137,7 +137,7 @@ def replay_hand(
             if info["invalid"]:
                 stable = False
                 break
-        for _ in range(int(round(hold_seconds * CONTROL_HZ))):
+        for _ in range(round(hold_seconds * CONTROL_HZ)):
             if not stable:
                 break
             _, _, _, _, info = env.step(actions[-1])
@@ -158,7 +158,7 @@ def replay_hand(
         "settled_error_deg_max": float(np.max(settled)),
         "blocked": blocked,
         "settled_error_deg_max_free": float(
-            max([e for n, e in zip(MUJOCO_HAND_ORDER, settled) if n not in blocked], default=0.0)
+            max([e for n, e in zip(MUJOCO_HAND_ORDER, settled, strict=True) if n not in blocked], default=0.0)
         ),
         "finger_collision_steps": int(collisions),
     }

@@ -30,10 +30,8 @@ def render_hand_video(
 ) -> Path:
     """Write the MP4. `human_keypoints (T, 21, 3)` in the palm frame at `fps`; the video runs at the
     replay's rate, each step showing the human frame of the same instant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     height, width = size
     env = HandReplayEnv(replay.action[0], cameras=())
@@ -48,7 +46,8 @@ def render_hand_video(
     kinematics = InspireKinematics()
     palm_in_hand, wrist = kinematics.rotation, kinematics.origin
     right, up = _camera_axes(azimuth, elevation)
-    figure = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100)
+    canvas = FigureCanvasAgg(figure)
     axes = figure.add_axes((0, 0, 1, 1))
     axes.set_facecolor("white")
     lines = [axes.plot([], [], lw=3, color=_bone_colour(bone))[0] for bone in BONES]
@@ -68,7 +67,7 @@ def render_hand_video(
                 camera.lookat[:] = data.xpos[hand] + rotation @ PALM_CENTRE
                 renderer.update_scene(data, camera=camera)
                 robot = renderer.render()
-                frame = min(int(round(step / replay.fps * fps)), len(human_keypoints) - 1)
+                frame = min(round(step / replay.fps * fps), len(human_keypoints) - 1)
                 # The human hand on the simulated palm: its wrist at the robot's, centred as the camera is.
                 world = (human_keypoints[frame] @ palm_in_hand.T + wrist - PALM_CENTRE) @ rotation.T
                 u, v = world @ right, world @ up
@@ -76,11 +75,10 @@ def render_hand_video(
                     line.set_data([u[a], u[b]], [v[a], v[b]])
                 dots.set_data(u, v)
                 title.set_text(f"human  t = {frame / fps:5.2f} s")
-                figure.canvas.draw()
-                human = np.asarray(figure.canvas.buffer_rgba())[..., :3]
+                canvas.draw()
+                human = np.asarray(canvas.buffer_rgba())[..., :3]
                 writer.append_data(np.concatenate([human, robot], axis=1))
     finally:
-        plt.close(figure)
         renderer.close()
         env.close()
     return Path(path)

@@ -131,7 +131,7 @@ def retarget_fingers(motion: HandMotion, config: FingerConfig = FingerConfig()) 
             drivers[:, 2 + f] = _track_1d(cost, tables.finger_grid, speed)
         thumb_speed = config.thumb_speed * dt if limited else None
         drivers[:, :2], thumb_robot, thumb_entry = _solve_thumb(
-            human, pinch, drivers[:, 2:], tables, config, thumb_speed
+            human, pinch, fingers=drivers[:, 2:], tables=tables, config=config, max_step=thumb_speed
         )
     return FingerSolution(drivers=drivers, human=human, scale=scale)
 
@@ -139,6 +139,7 @@ def retarget_fingers(motion: HandMotion, config: FingerConfig = FingerConfig()) 
 def _solve_thumb(
     human: np.ndarray,
     pinch: np.ndarray,
+    *,
     fingers: np.ndarray,
     tables: FingerTables,
     config: FingerConfig,

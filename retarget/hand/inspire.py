@@ -47,7 +47,7 @@ _KEYPOINT_BODIES = {
 }
 CAPSULE_GROUPS = {
     "thumb": ("thumb_proximal", "thumb_intermediate", "thumb_distal"),
-    **{name: ("proximal", "intermediate") for name in FINGER_NAMES},
+    **dict.fromkeys(FINGER_NAMES, ("proximal", "intermediate")),
 }
 """The links whose collisions the retargeter avoids: the thumb's against each finger's."""
 _TIP_BODIES = {
@@ -137,21 +137,24 @@ def _link_capsule(model: mujoco.MjModel, body: str) -> tuple[int, np.ndarray, fl
     """A link's collision geom as a capsule: (body id, segment ends (2, 3) in the body frame,
     radius). A box becomes the capsule along its longest side with the mean of its other two half
     sizes as radius."""
-    b = model.body(body).id
-    g = next(g for g in range(model.ngeom) if model.geom_bodyid[g] == b and model.geom_contype[g])
-    rot = np.empty(9)
-    mujoco.mju_quat2Mat(rot, model.geom_quat[g])
-    rot = rot.reshape(3, 3)
-    size = model.geom_size[g]
+    g, rot, size = _collision_geom(model, body)
     if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE:
         axis, half, radius = rot[:, 2], size[1], size[0]
     else:
         longest = int(np.argmax(size))
-        others = [size[k] for k in range(3) if k != longest]
-        radius = float(np.mean(others))
+        radius = float(np.mean([size[k] for k in range(3) if k != longest]))
         axis, half = rot[:, longest], max(size[longest] - radius, 0.0)
     centre = model.geom_pos[g]
-    return b, np.stack([centre - half * axis, centre + half * axis]), float(radius)
+    return model.body(body).id, np.stack([centre - half * axis, centre + half * axis]), float(radius)
+
+
+def _collision_geom(model: mujoco.MjModel, body: str) -> tuple[int, np.ndarray, np.ndarray]:
+    """A body's (first) collision geom: its id, its rotation in the body frame and its sizes."""
+    b = model.body(body).id
+    g = next(g for g in range(model.ngeom) if model.geom_bodyid[g] == b and model.geom_contype[g])
+    flat = np.empty(9)
+    mujoco.mju_quat2Mat(flat, model.geom_quat[g])
+    return g, flat.reshape(3, 3), model.geom_size[g]
 
 
 def segment_distances(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:
@@ -175,13 +178,7 @@ def segment_distances(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.nda
 def _tip_offset(model: mujoco.MjModel, body: str) -> np.ndarray:
     """The far end (from the body's origin) of the body's collision geom, in the body's frame:
     a capsule's cap or a box's face along its longest side."""
-    b = model.body(body).id
-    geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] == b and model.geom_contype[g]]
-    g = geoms[0]
-    rot = np.empty(9)
-    mujoco.mju_quat2Mat(rot, model.geom_quat[g])
-    rot = rot.reshape(3, 3)
-    size = model.geom_size[g]
+    g, rot, size = _collision_geom(model, body)
     if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE:
         axis, reach = rot[:, 2], size[1] + size[0]
     else:

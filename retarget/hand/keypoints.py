@@ -103,19 +103,7 @@ def load_hand(
     wrist_pos = wrist_quat = None
     file_fps: float | None = None
     if path.suffix == ".npz":
-        arrays = read_npz(path, keys=("keypoints", "fps", "wrist_pos", "wrist_quat_wxyz"))
-        if "keypoints" not in arrays:
-            raise InputFileError(path, "an .npz hand motion needs a 'keypoints' array of shape (T, 21, 3)")
-        keypoints = _real(path, "keypoints", arrays["keypoints"])
-        if "fps" in arrays:
-            if arrays["fps"].size != 1:
-                raise InputFileError(path, f"'fps' must be one number, got shape {arrays['fps'].shape}")
-            file_fps = float(_real(path, "fps", arrays["fps"]).reshape(()))
-        if ("wrist_pos" in arrays) != ("wrist_quat_wxyz" in arrays):
-            raise InputFileError(path, "give both 'wrist_pos' (T, 3) and 'wrist_quat_wxyz' (T, 4), or neither")
-        if "wrist_pos" in arrays:
-            wrist_pos = _real(path, "wrist_pos", arrays["wrist_pos"])
-            wrist_quat = _real(path, "wrist_quat_wxyz", arrays["wrist_quat_wxyz"])
+        keypoints, file_fps, wrist_pos, wrist_quat = _read_npz(path)
     elif path.suffix == ".npy":
         keypoints = read_npy(path)
     else:
@@ -183,6 +171,28 @@ def bone_lengths(keypoints: np.ndarray) -> np.ndarray:
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, float | None, np.ndarray | None, np.ndarray | None]:
+    """Keypoints, fps, wrist positions and wrist quaternions of an .npz (the last three optional)."""
+    arrays = read_npz(path, keys=("keypoints", "fps", "wrist_pos", "wrist_quat_wxyz"))
+    if "keypoints" not in arrays:
+        raise InputFileError(path, "an .npz hand motion needs a 'keypoints' array of shape (T, 21, 3)")
+    fps = None
+    if "fps" in arrays:
+        if arrays["fps"].size != 1:
+            raise InputFileError(path, f"'fps' must be one number, got shape {arrays['fps'].shape}")
+        fps = float(_real(path, "fps", arrays["fps"]).reshape(()))
+    if ("wrist_pos" in arrays) != ("wrist_quat_wxyz" in arrays):
+        raise InputFileError(path, "give both 'wrist_pos' (T, 3) and 'wrist_quat_wxyz' (T, 4), or neither")
+    if "wrist_pos" not in arrays:
+        return _real(path, "keypoints", arrays["keypoints"]), fps, None, None
+    return (
+        _real(path, "keypoints", arrays["keypoints"]),
+        fps,
+        _real(path, "wrist_pos", arrays["wrist_pos"]),
+        _real(path, "wrist_quat_wxyz", arrays["wrist_quat_wxyz"]),
+    )
 
 
 def _real(path: Path, name: str, array: np.ndarray) -> np.ndarray:

@@ -13,16 +13,14 @@ The replay in simulation adds its own entries (`envs.manipulation.hand_replay`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mimicsim.assets.hand_mapping import HAND_LOWER, HAND_UPPER
 from mimicsim.retarget.hand.arm import PANDA_SPEED_LIMITS, panda_ranges
 from mimicsim.retarget.hand.keypoints import TIPS
-
-if TYPE_CHECKING:
-    from mimicsim.retarget.hand.retargeter import HandTrajectory
+from mimicsim.retarget.hand.trajectory import HandTrajectory
 
 _TOLERANCE = 1e-9
 
