@@ -201,6 +201,14 @@ def append_episode(
     return index
 
 
+def check_appendable(root: str | Path, episode: Episode, fps: int) -> None:
+    """Fail (before any work) unless episodes shaped like `episode` can be appended at `root`:
+    nothing there yet, or a v3.0 dataset of the same features and fps."""
+    root = Path(root)
+    if (root / "meta" / "info.json").exists():
+        _check_compatible(root, read_info(root), features_of(episode, fps, {}), fps)
+
+
 def read_info(root: str | Path) -> dict[str, Any]:
     path = Path(root) / "meta" / "info.json"
     try:

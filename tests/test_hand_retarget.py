@@ -234,3 +234,36 @@ def test_retarget_hand_writes_npz_video_and_appends_dataset_episodes(tmp_path, c
     )
     assert np.allclose(stats["observation.state"]["mean"], state.mean(axis=0), atol=1e-5)
     assert np.allclose(stats["observation.state"]["std"], state.std(axis=0), atol=1e-5)
+
+
+def test_retarget_hand_with_a_wrist_pose_reports_unreachable_frames(tmp_path, capsys):
+    t = np.arange(24) / 30.0
+    pos = np.stack([0.05 * np.sin(3 * t), 0.03 * t, np.zeros_like(t)], axis=1)
+    pos[18:] += [0.0, 0.0, 1.0]  # a metre up: beyond the Panda's reach
+    quat = Rotation.from_euler("z", 0.3 * t[:, None]).as_quat(scalar_first=True)
+    np.savez(tmp_path / "wrist.npz", keypoints=robot_hand(0.3, len(t)), wrist_pos=pos, wrist_quat_wxyz=quat)
+    out = tmp_path / "wrist_out.npz"
+    assert main(["retarget-hand", str(tmp_path / "wrist.npz"), "--out", str(out)]) == 0
+    assert "6 unreachable frames" in capsys.readouterr().out
+    with np.load(out) as saved:
+        assert list(saved["unreachable"]) == list(range(18, 24))
+        quality = json.loads(str(saved["quality"]))
+        assert quality["unreachable_frames"] == list(range(18, 24))
+        assert quality["wrist_position_error_mm"]["max"] > 100.0
+        assert quality["limit_violations"] == quality["speed_violations"] == 0
+        assert np.ptp(saved["arm"][:18], axis=0).max() > 0.05  # the arm did follow the wrist
+
+
+def test_an_incompatible_dataset_is_refused_before_anything_is_written(tmp_path, capsys):
+    from mimicsim.lerobot_dataset import Episode, append_episode
+
+    dataset = tmp_path / "other"
+    other = Episode({"observation.state": np.zeros((3, 7)), "action": np.zeros((3, 7))}, {}, "something else")
+    append_episode(dataset, other, fps=20, robot_type="arm")
+    np.save(tmp_path / "hand.npy", robot_hand(0.2, 6))
+    out = tmp_path / "hand_out.npz"
+    assert main(["retarget-hand", str(tmp_path / "hand.npy"), "--out", str(out), "--dataset", str(dataset)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "differ from this episode's" in err
+    assert not out.exists()
+    assert json.loads((dataset / "meta/info.json").read_text())["total_episodes"] == 1

@@ -13,10 +13,13 @@ from typing import Annotated, Literal
 import numpy as np
 import tyro
 
+from mimicsim.assets.hand_mapping import ACTION_DIM
+from mimicsim.envs.manipulation.base import CONTROL_HZ
 from mimicsim.envs.manipulation.hand_replay import DEFAULT_TASK
 from mimicsim.retarget.hand.retargeter import HandRetargetConfig
 
 ROBOT_TYPE = "franka_inspire"
+DATASET_FPS = round(CONTROL_HZ)
 
 
 def retarget_hand(
@@ -61,10 +64,7 @@ def retarget_hand(
             check_writable(path)
     if dataset is not None:
         check_writable(dataset, folder=True)
-        if (dataset / "meta" / "info.json").exists():
-            from mimicsim.lerobot_dataset import read_info
-
-            read_info(dataset)  # an incompatible dataset fails before any work
+        _check_dataset(dataset, task)
     motion = load_hand(file, layout=layout, side=side, fps=fps)
     trajectory = retarget(motion, config)
     cameras = CAMERAS if dataset is not None else ()
@@ -87,7 +87,7 @@ def retarget_hand(
         index = append_episode(
             dataset,
             episode,
-            fps=round(replay.fps),
+            fps=DATASET_FPS,
             robot_type=ROBOT_TYPE,
             names={"observation.state": names, "action": names},
         )
@@ -97,3 +97,17 @@ def retarget_hand(
 
         render_hand_video(video, trajectory.human_keypoints, trajectory.fps, replay)
         print(f"wrote {video}")
+
+
+def _check_dataset(dataset: Path, task: str) -> None:
+    """An incompatible dataset fails before any work: a one-frame episode shaped like the replay's."""
+    from mimicsim.envs.manipulation.scene import CAMERAS, DEFAULT_IMAGE_SIZE
+    from mimicsim.lerobot_dataset import Episode, check_appendable
+
+    vector = np.zeros((1, ACTION_DIM))
+    image = np.zeros((1, *DEFAULT_IMAGE_SIZE, 3), dtype=np.uint8)
+    check_appendable(
+        dataset,
+        Episode({"observation.state": vector, "action": vector}, dict.fromkeys(CAMERAS, image), task),
+        DATASET_FPS,
+    )

@@ -25,6 +25,7 @@ import numpy as np
 from mimicsim.assets.franka_inspire import HAND_BODY, HAND_PREFIX
 from mimicsim.assets.hand_mapping import MUJOCO_HAND_ORDER, being_h0_to_mujoco
 from mimicsim.envs.manipulation.base import CONTROL_HZ, ManipulationEnv
+from mimicsim.envs.manipulation.scene import DEFAULT_IMAGE_SIZE
 
 FINGER_GROUPS = ("thumb", "index", "middle", "ring", "pinky")
 DEFAULT_TASK = "move the hand as the human hand moves"
@@ -114,7 +115,7 @@ def replay_hand(
     fps: float,
     *,
     cameras: tuple[str, ...] = (),
-    image_size: tuple[int, int] = (224, 224),
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
     hold_seconds: float = 1.0,
     instruction: str = DEFAULT_TASK,
 ) -> Replay:
