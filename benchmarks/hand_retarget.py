@@ -109,6 +109,13 @@ def main() -> None:
             f"{report['settled_error_deg_max']:.1f}; {','.join(report['blocked']) or '-'}",
         ),
         ("replay steps with two fingers touching", f"{report['finger_collision_steps']} / {report['steps']}"),
+        *[
+            (
+                f"  held 0.5 s mid-clip, {name}: steps > 5 deg off / held; max (deg)",
+                f"{h['over_5deg']}/{h['steps']}; {h['max_deg']:.1f}",
+            )
+            for name, h in report["held"].items()
+        ],
         (
             "arm: wrist position error median / max (mm)",
             f"{np.median(arm.position_error) * 1000:.2f} / {arm.position_error.max() * 1000:.2f}",

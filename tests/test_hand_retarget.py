@@ -134,6 +134,19 @@ def test_shared_clip_replays_stably_and_free_fingers_settle_on_target(shared_mot
         assert error <= 5.0 or name in report["blocked"]
 
 
+def test_a_held_half_closed_hand_settles_on_target():
+    from mimicsim.assets.franka_inspire import HOME_ARM_QPOS
+    from mimicsim.assets.hand_mapping import mujoco_to_being_h0
+
+    half = HAND_LOWER + 0.5 * (HAND_UPPER - HAND_LOWER)
+    being_h0 = np.tile(mujoco_to_being_h0(np.concatenate([HOME_ARM_QPOS, half])), (45, 1))
+    report = replay_hand(being_h0, 30.0).report
+    assert report["steps"] == 30
+    for name, held in report["held"].items():
+        assert held["steps"] == 20 and held["over_5deg"] == 0, (name, held)
+    assert report["settled_error_deg_max"] < 1.0 and not report["blocked"]
+
+
 def _write_bad(tmp_path, name):
     path = tmp_path / name
     good = np.zeros((10, 21, 3))

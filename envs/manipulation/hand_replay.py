@@ -11,7 +11,10 @@ one for `hold_seconds`, and reports:
   hold; `blocked`: the drivers whose finger then rests on the palm (a closed fist's target lies
   beyond where the palm's collision box stops the finger, so it cannot be reached in contact);
   `settled_error_deg_max` over all drivers and `settled_error_deg_max_free` over the others;
-- `finger_collision_steps`: control steps during which geoms of two different fingers touch.
+- `finger_collision_steps`: control steps during which geoms of two different fingers touch;
+- `held`: along the whole clip, per driver, the steps at which its target has stayed within 1° for
+  `HELD_SECONDS` (a settled target mid-clip), how many of them end more than 5° away from it, and
+  the largest such error (a finger stopped by the palm, or by another finger in its way).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from mimicsim.envs.manipulation.base import CONTROL_HZ, ManipulationEnv
 from mimicsim.envs.manipulation.scene import DEFAULT_IMAGE_SIZE
 
 FINGER_GROUPS = ("thumb", "index", "middle", "ring", "pinky")
+HELD_SECONDS = 0.5
+HELD_TOLERANCE = 1.0  # degrees
+SETTLED_TOLERANCE = 5.0  # degrees
 DEFAULT_TASK = "move the hand as the human hand moves"
 
 
@@ -125,7 +131,7 @@ def replay_hand(
     env = HandReplayEnv(actions[0], instruction, cameras=cameras, image_size=image_size)
     try:
         obs, _ = env.reset(seed=0)
-        states, qpos, collisions = [], [], 0
+        states, qpos, reached, collisions = [], [], [], 0
         images: dict[str, list[np.ndarray]] = {camera: [] for camera in cameras}
         stable = True
         for action in actions:
@@ -134,6 +140,7 @@ def replay_hand(
                 images[camera].append(obs["image"][camera])
             obs, _, _, _, info = env.step(action)
             qpos.append(env.data.qpos.copy())
+            reached.append(env.hand_drivers())
             collisions += env.fingers_touching()
             if info["invalid"]:
                 stable = False
@@ -162,6 +169,7 @@ def replay_hand(
             max([e for n, e in zip(MUJOCO_HAND_ORDER, settled, strict=True) if n not in blocked], default=0.0)
         ),
         "finger_collision_steps": int(collisions),
+        "held": _held_errors(being_h0_to_mujoco(actions[:steps])[:, 7:], np.array(reached)),
     }
     return Replay(
         fps=CONTROL_HZ,
@@ -171,3 +179,22 @@ def replay_hand(
         images={camera: np.array(frames) for camera, frames in images.items()},
         report=report,
     )
+
+
+def _held_errors(targets: np.ndarray, reached: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per driver: held steps (target within `HELD_TOLERANCE` over the last `HELD_SECONDS`), how
+    many of them end farther than `SETTLED_TOLERANCE` from the target, and the largest error."""
+    window = round(HELD_SECONDS * CONTROL_HZ)
+    errors = np.degrees(np.abs(reached - targets))
+    report = {}
+    for d, name in enumerate(MUJOCO_HAND_ORDER):
+        spans = np.lib.stride_tricks.sliding_window_view(np.degrees(targets[:, d]), window + 1)
+        held = np.zeros(len(targets), dtype=bool)
+        held[window:] = np.ptp(spans, axis=1) < HELD_TOLERANCE
+        worst = errors[held, d]
+        report[name] = {
+            "steps": int(held.sum()),
+            "over_5deg": int(np.count_nonzero(worst > SETTLED_TOLERANCE)),
+            "max_deg": float(worst.max()) if worst.size else 0.0,
+        }
+    return report

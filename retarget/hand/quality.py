@@ -105,6 +105,11 @@ def format_report(report: dict[str, Any]) -> str:
             f"{replay['settled_error_deg_max']:.1f} deg, finger-finger collision steps "
             f"{replay['finger_collision_steps']} of {replay['steps']}"
         )
+        held = replay["held"]
+        lines.append(
+            "replay, targets held 0.5 s mid-clip: steps more than 5 deg off: "
+            + ", ".join(f"{name} {h['over_5deg']}/{h['steps']}" for name, h in held.items())
+        )
     return "\n".join(lines)
 
 
