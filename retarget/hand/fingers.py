@@ -1,17 +1,22 @@
 """Finger retargeting onto the Inspire hand: human keypoints -> six driver angles per frame.
 
 Each Inspire finger is one driver moving a coupled linkage, and the thumb two (yaw, pitch), so the
-per-frame vector optimisation of dex-retargeting (match wrist->fingertip and thumb->finger vectors,
-the human's scaled by the ratio of the two hands' lengths) has a small exact form: every finger's
-cost is evaluated over a fine table of its driver's range (`inspire.finger_tables`, computed through
-the model's own coupling), the thumb's over a (yaw, pitch) table, and each frame picks the best
-entry within the reach of the previous frame's angle at the joint's speed limit (warm start), then
-refines it between table entries with a parabola. Joint ranges and speed limits hold by
-construction: no entry lies outside the range and no step is searched beyond the speed limit.
+vector optimisation of dex-retargeting (match wrist->fingertip and thumb->fingertip vectors, the
+human's scaled by the ratio of the two hands' lengths) has a small exact form: every finger's cost
+is evaluated over a fine table of its driver's range (`inspire.finger_tables`, computed through the
+model's own coupling), the thumb's over a (yaw, pitch) table. Instead of warm-starting a local
+solver from the previous frame, each driver takes the cheapest path through its table over the
+whole clip among those whose steps stay within its speed limit (`paths.py`: the warm start's
+intent, continuity, without its local minima), refined between table entries with a parabola.
+Joint ranges and speed limits hold by construction: no entry lies outside the range and no step
+beyond the speed limit.
 
-The fingers come first, each on its own wrist->tip vector; the thumb then matches its own wrist->tip
-vector and the thumb->fingertip vectors to the fingers just chosen, the latter weighted up as the
-human's thumb nears that finger (DexPilot's pinch weighting), so pinches stay pinches.
+A first estimate takes each frame's best entries: the fingers alone, then the thumb against them.
+Then the fingers again, their thumb->fingertip vectors now pulling towards that thumb (a pinch needs
+the finger at an angle the thumb can reach), and the thumb: its wrist->tip vector, the
+thumb->fingertip vectors weighted up as the human's thumb nears a finger (DexPilot's pinch
+weighting), the thumb-index distance itself, and a cost on its links coming nearer than
+`clearance` to a finger's (capsule tables, `inspire.finger_tables`).
 """
 
 from __future__ import annotations
