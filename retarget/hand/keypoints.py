@@ -80,10 +80,6 @@ class HandMotion:
     def n_frames(self) -> int:
         return int(self.keypoints.shape[0])
 
-    @property
-    def has_wrist_pose(self) -> bool:
-        return self.wrist_pos is not None
-
 
 def load_hand(
     path: str | Path,
