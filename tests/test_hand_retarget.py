@@ -280,3 +280,14 @@ def test_an_incompatible_dataset_is_refused_before_anything_is_written(tmp_path,
     assert len(err.strip().splitlines()) == 1 and "differ from this episode's" in err
     assert not out.exists()
     assert json.loads((dataset / "meta/info.json").read_text())["total_episodes"] == 1
+
+
+def test_retarget_hand_side_left_matches_the_mirrored_right(tmp_path):
+    right = np.concatenate([robot_hand(0.1, 6), robot_hand(0.7, 6)])
+    np.save(tmp_path / "right.npy", right)
+    np.save(tmp_path / "left.npy", right @ MIRROR)
+    assert main(["retarget-hand", str(tmp_path / "right.npy"), "--out", str(tmp_path / "r.npz")]) == 0
+    assert main(["retarget-hand", str(tmp_path / "left.npy"), "--side", "left", "--out", str(tmp_path / "l.npz")]) == 0
+    with np.load(tmp_path / "r.npz") as r, np.load(tmp_path / "l.npz") as left:
+        assert np.allclose(r["closures"], left["closures"], atol=1e-9)
+        assert json.loads(str(left["source"]))["side"] == "left"

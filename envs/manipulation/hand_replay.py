@@ -188,9 +188,10 @@ def _held_errors(targets: np.ndarray, reached: np.ndarray) -> dict[str, dict[str
     errors = np.degrees(np.abs(reached - targets))
     report = {}
     for d, name in enumerate(MUJOCO_HAND_ORDER):
-        spans = np.lib.stride_tricks.sliding_window_view(np.degrees(targets[:, d]), window + 1)
         held = np.zeros(len(targets), dtype=bool)
-        held[window:] = np.ptp(spans, axis=1) < HELD_TOLERANCE
+        if len(targets) > window:  # a clip shorter than the window holds nothing that long
+            spans = np.lib.stride_tricks.sliding_window_view(np.degrees(targets[:, d]), window + 1)
+            held[window:] = np.ptp(spans, axis=1) < HELD_TOLERANCE
         worst = errors[held, d]
         report[name] = {
             "steps": int(held.sum()),
