@@ -167,6 +167,14 @@ def _write_bad(tmp_path, name):
         np.savez(path, keypoints=good, wrist_pos=np.zeros((10, 3)), wrist_quat_wxyz=np.ones((10, 4)))
     elif name == "one_frame.npy":
         np.save(path, good[:1])
+    elif name == "fps.npz":
+        np.savez(path, keypoints=good, fps=np.array(0.0))
+    elif name == "wrist_pos_only.npz":
+        np.savez(path, keypoints=good, wrist_pos=np.zeros((10, 3)))
+    elif name == "wrist_frames.npz":
+        np.savez(path, keypoints=good, wrist_pos=np.zeros((9, 3)), wrist_quat_wxyz=np.tile([1.0, 0, 0, 0], (9, 1)))
+    elif name == "text.npy":
+        path.write_text("not numpy")
     return path
 
 
@@ -180,6 +188,10 @@ def _write_bad(tmp_path, name):
         ("no_keypoints.npz", "needs a 'keypoints' array"),
         ("quaternion.npz", "unit quaternions"),
         ("one_frame.npy", "at least 2 frames"),
+        ("fps.npz", "fps must lie in"),
+        ("wrist_pos_only.npz", "give both 'wrist_pos'"),
+        ("wrist_frames.npz", "like the keypoints"),
+        ("text.npy", "not a NumPy .npy file"),
     ],
 )
 def test_bad_files_are_refused_with_one_line_and_nothing_written(tmp_path, capsys, name, message):
