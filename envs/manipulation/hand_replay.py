@@ -24,6 +24,7 @@ from typing import Any
 
 import mujoco
 import numpy as np
+from tqdm import tqdm
 
 from mimicsim.assets.franka_inspire import HAND_BODY, HAND_PREFIX
 from mimicsim.assets.hand_mapping import MUJOCO_HAND_ORDER, being_h0_to_mujoco
@@ -134,7 +135,8 @@ def replay_hand(
         states, qpos, reached, collisions = [], [], [], 0
         images: dict[str, list[np.ndarray]] = {camera: [] for camera in cameras}
         stable = True
-        for action in actions:
+        # Rendering the cameras is the slow part; without them there is nothing to wait for.
+        for action in tqdm(actions, desc="replay with cameras", leave=False, disable=not cameras):
             states.append(obs["state"].copy())
             for camera in cameras:
                 images[camera].append(obs["image"][camera])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
+from tqdm import tqdm
 
 from mimicsim.assets.franka_inspire import HAND_BODY
 from mimicsim.envs.manipulation.hand_replay import HandReplayEnv, Replay
@@ -60,7 +61,7 @@ def render_hand_video(
     title = axes.text(0.02, 0.96, "human", transform=axes.transAxes, fontsize=12, va="top")
     try:
         with video_writer(path, replay.fps) as writer:
-            for step, qpos in enumerate(replay.qpos):
+            for step, qpos in enumerate(tqdm(replay.qpos, desc="render hand video", leave=False)):
                 data.qpos[:] = qpos
                 mujoco.mj_forward(model, data)
                 rotation = data.xmat[hand].reshape(3, 3)
