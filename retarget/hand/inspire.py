@@ -78,7 +78,11 @@ class InspireKinematics:
         self._bodies = {i: m.body(name).id for i, name in _KEYPOINT_BODIES.items()}
         self._tips = {i: (m.body(name).id, _tip_offset(m, name)) for i, name in _TIP_BODIES.items()}
         self._capsules = {
-            group: [_link_capsule(m, f"R_{link}" if group == "thumb" else f"R_{group}_{link}") for link in links]
+            group: [
+                capsule
+                for link in links
+                for capsule in _link_capsules(m, f"R_{link}" if group == "thumb" else f"R_{group}_{link}")
+            ]
             for group, links in CAPSULE_GROUPS.items()
         }
         mount = m.site("mount").id
@@ -133,19 +137,21 @@ class InspireKinematics:
         return points
 
 
-def _link_capsule(model: mujoco.MjModel, body: str) -> tuple[int, np.ndarray, float]:
-    """A link's collision geom as a capsule: (body id, segment ends (2, 3) in the body frame,
-    radius). A box becomes the capsule along its longest side with the mean of its other two half
-    sizes as radius."""
+def _link_capsules(model: mujoco.MjModel, body: str) -> list[tuple[int, np.ndarray, float]]:
+    """A link's collision geom as capsules: (body id, segment ends (2, 3) in the body frame,
+    radius) each. A box becomes two capsules of its smallest half size as radius, side by side
+    along its longest side, spanning its width (one when it is about as wide as thick)."""
     g, rot, size = _collision_geom(model, body)
+    b, centre = model.body(body).id, model.geom_pos[g]
     if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE:
-        axis, half, radius = rot[:, 2], size[1], size[0]
-    else:
-        longest = int(np.argmax(size))
-        radius = float(np.mean([size[k] for k in range(3) if k != longest]))
-        axis, half = rot[:, longest], max(size[longest] - radius, 0.0)
-    centre = model.geom_pos[g]
-    return model.body(body).id, np.stack([centre - half * axis, centre + half * axis]), float(radius)
+        axis = rot[:, 2]
+        return [(b, np.stack([centre - size[1] * axis, centre + size[1] * axis]), float(size[0]))]
+    small, mid, long = np.argsort(size)
+    radius = float(size[small])
+    axis = rot[:, long] * max(size[long] - radius, 0.0)
+    offset = rot[:, mid] * (size[mid] - radius)
+    sides = (offset, -offset) if size[mid] - radius > 1e-3 else (np.zeros(3),)
+    return [(b, np.stack([centre + side - axis, centre + side + axis]), radius) for side in sides]
 
 
 def _collision_geom(model: mujoco.MjModel, body: str) -> tuple[int, np.ndarray, np.ndarray]:
