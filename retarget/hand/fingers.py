@@ -16,7 +16,9 @@ Then the fingers again, their thumb->fingertip vectors now pulling towards that 
 the finger at an angle the thumb can reach), and the thumb: its wrist->tip vector, the
 thumb->fingertip vectors weighted up as the human's thumb nears a finger (DexPilot's pinch
 weighting), the thumb-index distance itself, and a cost on its links coming nearer than
-`clearance` to a finger's (capsule tables, `inspire.finger_tables`).
+`clearance` to a finger's (capsule tables, `inspire.finger_tables`), the finger's of this frame and
+of the one before, and the same cost on the fingers: neither passes through the other between two
+frames (without it the replayed thumb caught behind a closing index and stayed there).
 """
 
 from __future__ import annotations
@@ -130,8 +132,11 @@ def retarget_fingers(motion: HandMotion, config: FingerConfig = FingerConfig()) 
                 weight = 1.0 + w
             cost = _quadratic_cost(target, weight, tables.finger_tips[f])
             if thumb_entry is not None:
-                clearance = tables.clearance[f][thumb_entry][:, finger_bins]  # (T, G)
-                cost += config.collision_weight * np.maximum(config.clearance - clearance, 0.0)
+                # Against the thumb of this frame and of the one before: the fingers move together
+                # and neither may pass through the other on the way.
+                for entry in (thumb_entry, np.r_[thumb_entry[:1], thumb_entry[:-1]]):
+                    clearance = tables.clearance[f][entry][:, finger_bins]  # (T, G)
+                    cost += config.collision_weight * np.maximum(config.clearance - clearance, 0.0)
             speed = config.finger_speed * dt if limited else None
             drivers[:, 2 + f] = _track_1d(cost, tables.finger_grid, speed)
         thumb_speed = config.thumb_speed * dt if limited else None
@@ -183,8 +188,9 @@ def _solve_thumb(
         cost += (config.distance_weight * (1.0 + pinch[:, f]))[:, None] * (reach - human_distance[:, None]) ** 2
     bins = _nearest(fingers, tables.clearance_grid)
     for f in range(len(FINGER_NAMES)):
-        clearance = tables.clearance[f][:, bins[:, f]].T  # (T, Y*P)
-        cost += config.collision_weight * np.maximum(config.clearance - clearance, 0.0)
+        for finger_bins in (bins[:, f], np.r_[bins[:1, f], bins[:-1, f]]):  # this frame's and the last
+            clearance = tables.clearance[f][:, finger_bins].T  # (T, Y*P)
+            cost += config.collision_weight * np.maximum(config.clearance - clearance, 0.0)
     angles = _track_2d(cost.reshape(-1, *tables.thumb_tips.shape[:2]), tables.yaw_grid, tables.pitch_grid, max_step)
     entry = _nearest(angles[:, 0], tables.yaw_grid) * len(tables.pitch_grid) + _nearest(angles[:, 1], tables.pitch_grid)
     tip = np.stack(
