@@ -37,6 +37,10 @@ VERBS: Table = {
         "retarget live frames sent over a websocket, answering robot poses",
     ),
     "retarget-eval": ("mimicsim.retarget.commands", "print the quality report of a retargeted motion"),
+    "retarget-hand": (
+        "mimicsim.envs.manipulation.commands",
+        "retarget hand keypoints onto the Franka + Inspire; replay; video; LeRobot dataset",
+    ),
     "train-tracker": (
         "mimicsim.policies.tracking.commands",
         "train a PPO motion-tracking policy (checkpoints, logs, ONNX)",

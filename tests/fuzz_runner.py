@@ -332,11 +332,15 @@ def human_cases(root: Path) -> list[Case]:
         ]
         if not name.startswith(("npy", "npz truncated", "bvh truncated")):  # one render verb is enough there
             found.append((f"motion render: {name}", ["motion", "render", str(path), "--out", "out.mp4"]))
+        if not name.startswith("valid") and path.suffix in (".npy", ".npz"):  # no body motion is a hand
+            found.append((f"retarget-hand: {name}", ["retarget-hand", str(path), "--out", "out.npz"]))
     valid, out = found[0][1][2], _blocked(root)
     return [
         *found,
         ("retarget: unwritable --out", ["retarget", valid, "--out", out + ".npz"]),
         ("retarget: unwritable --video", ["retarget", valid, "--out", "ok.npz", "--video", out + ".mp4"]),
+        ("retarget-hand: unwritable --out", ["retarget-hand", valid, "--out", out + ".npz"]),
+        ("retarget-hand: unwritable --dataset", ["retarget-hand", valid, "--out", "h.npz", "--dataset", out]),
         ("motion render: unwritable --out", ["motion", "render", valid, "--out", out + ".mp4"]),
         ("motion render: width 0", ["motion", "render", valid, "--out", "v.mp4", "--width", "0"]),
         ("motion render: height -5", ["motion", "render", valid, "--out", "v.mp4", "--height", "-5"]),

@@ -46,6 +46,7 @@ def test_there_are_hundreds_of_damaged_inputs_across_the_verbs(results):
         "motion render",
         "retarget",
         "retarget-eval",
+        "retarget-hand",
         "refine",
         "eval-tracking",
         "train-tracker",
