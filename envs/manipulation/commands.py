@@ -32,7 +32,7 @@ def retarget_hand(
     layout: Literal["auto", "mediapipe", "mano"] = "auto",
     side: Literal["right", "left"] = "right",
     fps: float | None = None,
-    config: HandRetargetConfig = HandRetargetConfig(),  # noqa: B008 - tyro reads the default
+    config: HandRetargetConfig = HandRetargetConfig(),
 ) -> None:
     """Retarget human hand keypoints onto the Franka + Inspire hand; replay the result in the
     manipulation scene; write the trajectory npz with its quality report.
