@@ -25,17 +25,16 @@ ARM_ACTUATORS = tuple(f"actuator{i}" for i in range(1, 8))
 HAND_ACTUATORS = tuple(
     HAND_PREFIX + name for name in ("R_thumb_yaw", "R_thumb_pitch", "R_index", "R_middle", "R_ring", "R_pinky")
 )
-HAND_DRIVER_JOINTS = tuple(
-    HAND_PREFIX + name
-    for name in (
-        "R_thumb_proximal_yaw_joint",
-        "R_thumb_proximal_pitch_joint",
-        "R_index_proximal_joint",
-        "R_middle_proximal_joint",
-        "R_ring_proximal_joint",
-        "R_pinky_proximal_joint",
-    )
+INSPIRE_DRIVER_JOINTS = (
+    "R_thumb_proximal_yaw_joint",
+    "R_thumb_proximal_pitch_joint",
+    "R_index_proximal_joint",
+    "R_middle_proximal_joint",
+    "R_ring_proximal_joint",
+    "R_pinky_proximal_joint",
 )
+"""The hand's six actuated joints in the authored hand model (MuJoCo order)."""
+HAND_DRIVER_JOINTS = tuple(HAND_PREFIX + name for name in INSPIRE_DRIVER_JOINTS)
 HAND_BODY = HAND_PREFIX + "R_hand_base"
 GRASP_SITE = HAND_PREFIX + "grasp"
 LAST_ARM_LINK = "link7"

@@ -18,19 +18,11 @@ from functools import lru_cache
 import mujoco
 import numpy as np
 
-from mimicsim.assets.franka_inspire import inspire_hand_spec
+from mimicsim.assets.franka_inspire import INSPIRE_DRIVER_JOINTS, inspire_hand_spec
 from mimicsim.assets.hand_mapping import HAND_LOWER, HAND_UPPER, MUJOCO_HAND_ORDER
 from mimicsim.retarget.hand.keypoints import N_KEYPOINTS, palm_frames
 
 FINGER_NAMES = ("index", "middle", "ring", "pinky")
-DRIVER_JOINTS = (
-    "R_thumb_proximal_yaw_joint",
-    "R_thumb_proximal_pitch_joint",
-    "R_index_proximal_joint",
-    "R_middle_proximal_joint",
-    "R_ring_proximal_joint",
-    "R_pinky_proximal_joint",
-)
 # Bodies whose origins are keypoints, by MediaPipe index; tips come from geoms (see module doc).
 _KEYPOINT_BODIES = {
     1: "R_thumb_proximal",
@@ -66,7 +58,7 @@ class InspireKinematics:
         self.model = inspire_hand_spec().compile()
         self.data = mujoco.MjData(self.model)
         m = self.model
-        self._drivers = np.array([m.joint(name).qposadr[0] for name in DRIVER_JOINTS])
+        self._drivers = np.array([m.joint(name).qposadr[0] for name in INSPIRE_DRIVER_JOINTS])
         # Followers: qpos[follower] = polynomial of qpos[driver], as the model's equalities say.
         couplings = []
         for e in range(m.neq):

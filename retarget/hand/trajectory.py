@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from mimicsim.assets.franka_inspire import INSPIRE_DRIVER_JOINTS
 from mimicsim.assets.hand_mapping import HARDWARE_HAND_ORDER, being_h0_hand_to_hardware, mujoco_to_being_h0
 from mimicsim.atomic import atomic_path
 from mimicsim.retarget.hand.arm import ArmSolution
-from mimicsim.retarget.hand.inspire import DRIVER_JOINTS
 
 SCHEMA = "mimicsim.hand_trajectory/1"
 ARM_JOINT_NAMES = tuple(f"joint{i}" for i in range(1, 8))
@@ -68,7 +68,7 @@ def save_hand_trajectory(
     arrays: dict[str, Any] = {
         "schema": np.array(SCHEMA),
         "fps": np.array(trajectory.fps),
-        "joint_names": np.array(ARM_JOINT_NAMES + DRIVER_JOINTS),
+        "joint_names": np.array(ARM_JOINT_NAMES + INSPIRE_DRIVER_JOINTS),
         "hand_order": np.array(HARDWARE_HAND_ORDER),
         "drivers": trajectory.drivers,
         "arm": trajectory.arm,
