@@ -180,7 +180,6 @@ class OnlineTargets:
         self._tilt = {name: np.zeros((4, 4)) for name in ("pelvis", "torso")}
         self._elevations = [RunningMedian() for _ in FEET]
         self._recent = [RunningMedian() for _ in FEET]
-        self._need: float | None = None
         self._shift: float | None = None
         self._alpha = (
             1.0 - np.exp(-1.0 / (settings.ground_smoothing * settings.fps)) if settings.ground_smoothing > 0 else 1.0
@@ -272,12 +271,18 @@ class OnlineTargets:
         return frames | foot_segment_frames(j, frames["pelvis"], (flat[0], flat[1]))
 
     def _ground(self, positions: np.ndarray, contacts: np.ndarray) -> None:
-        """Shift (in place) the keypoints so contact ankles stand at the robot's ankle height."""
+        """Shift (in place) the keypoints so contact ankles stand at the robot's ankle height.
+
+        Through a flight the shift holds where it was. Offline it runs from the take-off value to
+        the landing one; a stream has no landing yet, and easing on towards the last contact
+        frame's value (a foot on its toes, ankle raised, asks for a low body) put the robot 10-15 cm
+        below the offline one through the tennis serve's jump."""
         z = positions[[self.rest.index(a) for a, _ in FEET], 2]
         if contacts.any():
-            self._need = float(contact_shift(z[None], contacts[None], self._rest_z)[0])
-        need = self._need if self._need is not None else float(np.min(self._rest_z) - z.min())
-        self._shift = need if self._shift is None else self._shift + self._alpha * (need - self._shift)
+            need = float(contact_shift(z[None], contacts[None], self._rest_z)[0])
+            self._shift = need if self._shift is None else self._shift + self._alpha * (need - self._shift)
+        elif self._shift is None:  # no foot down yet: the lowest ankle at its standing height
+            self._shift = float(np.min(self._rest_z) - z.min())
         positions[:, 2] += self._shift
         keep_ankles_up(positions[None], self.rest.keypoints, self.rest)
 
