@@ -189,9 +189,9 @@ class OnlineTargets:
         self._window = blend_frames(settings.contact_blend, settings.fps)
         self._feet = [_Foot(), _Foot()]
 
-    def calibrate(self, joints: np.ndarray, where: str | None) -> None:
-        """Take the first frame's bone lengths, floor and place; a frame that is no plausible person
-        (wrong units, scrambled joints) raises `InputFileError` naming `where`."""
+    def calibrate(self, joints: np.ndarray, where: str | None) -> Scales:
+        """Take the first frame's bone lengths (returned), floor and place; a frame that is no
+        plausible person (wrong units, scrambled joints) raises `InputFileError` naming `where`."""
         motion = HumanMotion(
             positions=np.stack([joints, joints]), fps=self.settings.fps, source=MotionSource(where, "stream")
         )
@@ -211,20 +211,20 @@ class OnlineTargets:
         self.origin = joints[SMPL_JOINTS.index("pelvis"), :2].copy()
         self.floor = float(foot_heights(joints[None])[0])
         self._lowest = self.floor
+        return self.scales
 
     def update(self, joints: np.ndarray) -> FrameTargets:
         """Targets for the next frame, `joints` (22, 3); the first frame calibrates (`calibrate`)."""
-        if self.scales is None:
-            self.calibrate(joints, "the first frame")
+        scales = self.scales if self.scales is not None else self.calibrate(joints, "the first frame")
         lowest = float(foot_heights(joints[None])[0])
         self.floor = min(self.floor, max(lowest, self._lowest))
         self._lowest = lowest
         joints = joints - np.array([0.0, 0.0, self.floor])
         contacts = self.contacts.update(joints)
-        self._follow_bones(joints)
+        scales = self._follow_bones(joints, scales)
         j = {name: joints[None, i] for i, name in enumerate(SMPL_JOINTS)}
         frames = self._segment_frames(j, contacts)
-        positions = place_keypoints(j, frames, self.rest, self.scales, self.origin)[0]
+        positions = place_keypoints(j, frames, self.rest, scales, self.origin)[0]
         self._ground(positions, contacts)
         stance: list[tuple[int, np.ndarray]] = []
         weights: dict[int, float] = {}
@@ -235,17 +235,18 @@ class OnlineTargets:
         orientations = np.stack([frames[s][0] @ self.rest.segment_rest[s] for s in SEGMENTS])
         return FrameTargets(positions, orientations, weights, stance, contacts)
 
-    def _follow_bones(self, joints: np.ndarray) -> None:
+    def _follow_bones(self, joints: np.ndarray, scales: Scales) -> Scales:
         """Limb scales from the median bone lengths so far (the clip's median, offline). The root
         factor stays the first frame's: changing it would move the robot's place in the room."""
-        if not self._bones or self.scales is None:
-            return
+        if not self._bones:
+            return scales
         human = {}
         for name, (_, child, parent, lengths) in self._bones.items():
             lengths.add(float(np.linalg.norm(joints[child] - joints[parent])))
             human[name] = lengths.median()
         bone = {name: self._bones[name][0] / length for name, length in human.items()}
-        self.scales = replace(self.scales, bone=bone, human_lengths=human)
+        self.scales = replace(scales, bone=bone, human_lengths=human)
+        return self.scales
 
     def _segment_frames(self, j: dict[str, np.ndarray], contacts: np.ndarray) -> dict[str, np.ndarray]:
         frames, upright = trunk_frames(j)
