@@ -21,7 +21,9 @@ from mimicsim.retarget.human.procedural import Jump, Squat, Stand, Turn, Walk, g
 from mimicsim.retarget.quality import evaluate
 from mimicsim.retarget.retargeter import RetargetConfig, retarget
 from mimicsim.retarget.robot_motion import RobotMotion
+from mimicsim.retarget.scaling import robot_rest
 from mimicsim.retarget.stream import stream
+from mimicsim.retarget.stream_targets import OnlineTargets, TargetSettings
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +199,19 @@ def test_running_median_matches_numpy() -> None:
     for i, value in enumerate(values):
         window.add(float(value))
         assert window.median() == pytest.approx(np.median(values[max(0, i - 6) : i + 1]))
+
+
+def test_the_ground_shift_holds_through_a_flight(g1) -> None:
+    """In the air the stream cannot know where the feet will land: the body's height shift stays
+    what it was at take-off instead of drifting towards the last (tiptoe) contact frame's."""
+    clip = generate([Stand(0.3), Jump(height=0.3, distance=0.2), Stand(0.3)], fps=30.0, name="flight")
+    targets = OnlineTargets(robot_rest(g1), TargetSettings(fps=clip.fps))
+    shifts, airborne = [], []
+    for frame in clip.positions:
+        targets.update(frame)
+        airborne.append(not targets.contacts.state.any())  # the estimate (before re-steps and pins)
+        shifts.append(targets._shift)
+    flight = np.flatnonzero(airborne)
+    assert flight.size >= 5 and np.all(np.diff(flight) == 1)  # one flight, several frames long
+    assert np.ptp(np.array(shifts)[flight[0] - 1 : flight[-1] + 1]) == 0.0
+    assert np.ptp(shifts) > 0.0  # the shift does move while a foot is down
