@@ -206,12 +206,13 @@ def test_the_ground_shift_holds_through_a_flight(g1) -> None:
     what it was at take-off instead of drifting towards the last (tiptoe) contact frame's."""
     clip = generate([Stand(0.3), Jump(height=0.3, distance=0.2), Stand(0.3)], fps=30.0, name="flight")
     targets = OnlineTargets(robot_rest(g1), TargetSettings(fps=clip.fps))
-    shifts, airborne = [], []
-    for frame in clip.positions:
+    shift, airborne = np.empty(clip.num_frames), np.empty(clip.num_frames, dtype=bool)
+    for t, frame in enumerate(clip.positions):
         targets.update(frame)
-        airborne.append(not targets.contacts.state.any())  # the estimate (before re-steps and pins)
-        shifts.append(targets._shift)
+        assert targets.contacts.state is not None and targets._shift is not None
+        airborne[t] = not targets.contacts.state.any()  # the estimate (before re-steps and pins)
+        shift[t] = targets._shift
     flight = np.flatnonzero(airborne)
     assert flight.size >= 5 and np.all(np.diff(flight) == 1)  # one flight, several frames long
-    assert np.ptp(np.array(shifts)[flight[0] - 1 : flight[-1] + 1]) == 0.0
-    assert np.ptp(shifts) > 0.0  # the shift does move while a foot is down
+    assert np.ptp(shift[flight[0] - 1 : flight[-1] + 1]) == 0.0
+    assert np.ptp(shift) > 0.0  # the shift does move while a foot is down
