@@ -208,7 +208,7 @@ class _Session:
             str(request.get("up", "z")),
             request.get("units", "m"),
             model,
-            request.get("betas"),  # type: ignore[arg-type]
+            request.get("betas"),
         )
         return RetargetStream(server.spec, server.config, fps, source, record=server.out is not None)
 
@@ -251,15 +251,23 @@ class StreamClient:
             )
         except Exception as exc:  # refused, unresolvable, bad URI, handshake failure, timeout
             raise ConfigError(f"cannot connect to the stream server at {uri}: {type(exc).__name__}: {exc}") from None
-        self.hello = unpack(self._ws.recv(timeout=timeout))
+        self.hello = self._receive(timeout)
         if not isinstance(self.hello, dict) or self.hello.get("protocol") != PROTOCOL:
             self.close()
             raise ConfigError(f"{uri} does not speak {PROTOCOL}")
 
+    def _receive(self, timeout: float) -> Any:
+        frame = self._ws.recv(timeout=timeout)
+        if isinstance(frame, str):  # the protocol is binary msgpack only
+            raise MimicsimError(f"{self.uri} sent a text frame: {frame[:200]!r}")
+        return unpack(frame)
+
     def call(self, request: dict[str, Any]) -> Any:
         """Send one request; its result, or `MimicsimError` with the server's one-line error."""
         self._ws.send(pack(request))
-        reply = unpack(self._ws.recv(timeout=self.timeout))
+        reply = self._receive(self.timeout)
+        if not isinstance(reply, dict):
+            raise MimicsimError(f"{self.uri} answered {type(reply).__name__}, not a reply map")
         if not reply.get("ok"):
             raise MimicsimError(f"{self.uri}: {reply.get('error')}")
         return reply["result"]
