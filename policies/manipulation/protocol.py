@@ -22,6 +22,9 @@ import numpy as np
 
 from mimicsim.errors import MimicsimError
 
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
+"""Largest message a policy server or client accepts by default, on either transport."""
+
 API_KEY_ENV = "MIMICSIM_API_KEY"
 """Environment variable holding the secret shared by a policy server and its clients (the ws
 protocol's `Authorization: Api-Key`, the zmq protocol's `api_token`), read when none is given."""

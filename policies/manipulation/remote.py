@@ -43,11 +43,17 @@ import numpy as np
 
 from mimicsim.errors import ConfigError
 from mimicsim.policies.manipulation.openpi_mapping import OpenpiMapping
-from mimicsim.policies.manipulation.protocol import API_KEY_ENV, PROTOCOL, Policy, PolicyError, check_metadata
+from mimicsim.policies.manipulation.protocol import (
+    API_KEY_ENV,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    PROTOCOL,
+    Policy,
+    PolicyError,
+    check_metadata,
+)
 from mimicsim.policies.manipulation.protocol import api_key as resolve_api_key
 from mimicsim.wire import pack, pack_msgpack_numpy, unpack, unpack_either, unpack_msgpack_numpy
 
-DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
 log = logging.getLogger(__name__)
 
 

@@ -31,10 +31,8 @@ import numpy as np
 
 from mimicsim.errors import ConfigError
 from mimicsim.policies.manipulation import torch_wire
-from mimicsim.policies.manipulation.protocol import PolicyError, api_key, check_metadata
+from mimicsim.policies.manipulation.protocol import DEFAULT_MAX_MESSAGE_BYTES, PolicyError, api_key, check_metadata
 from mimicsim.policies.manipulation.vla_config import BEING_H0_CONTROL_HZ, VlaConfig, resampled_horizon
-
-DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
 
 
 def parse_zmq_uri(uri: str) -> tuple[str, int]:

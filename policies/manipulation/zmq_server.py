@@ -25,8 +25,13 @@ import numpy as np
 from mimicsim.envs.manipulation.base import CONTROL_HZ
 from mimicsim.errors import ConfigError
 from mimicsim.policies.manipulation import torch_wire
-from mimicsim.policies.manipulation.protocol import Policy, api_key, check_actions, check_metadata
-from mimicsim.policies.manipulation.zmq_policy import DEFAULT_MAX_MESSAGE_BYTES
+from mimicsim.policies.manipulation.protocol import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Policy,
+    api_key,
+    check_actions,
+    check_metadata,
+)
 
 log = logging.getLogger(__name__)
 _POLL_MS = 100  # how often the serving loop looks at its stop flag
